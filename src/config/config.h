@@ -1,0 +1,96 @@
+/* Configuration: one YAML file (DESIGN.md §5) read with libyaml and checked against the one
+ * parameter table in params.c {path, type, default, min, max, reloadable}. Every problem is
+ * reported, all at once, as "lightr.yaml:42: smtp.max_recipients: 0 is below minimum 1".
+ * Only server/, http/ and cli/ read this module; lower layers get plain *_limits structs.
+ *
+ * A struct config is immutable once loaded and reference counted: readers take a reference with
+ * config_current() and drop it with config_unref(); SIGHUP builds a new one, validates it and
+ * swaps it in with config_set_current(), so a half-applied config cannot be seen. */
+#ifndef LIGHTR_CONFIG_H
+#define LIGHTR_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+
+enum listener_role {
+	LISTENER_MX,          /* SMTP inbound, no AUTH (port 25) */
+	LISTENER_SUBMISSION,  /* SMTP STARTTLS + AUTH (587) */
+	LISTENER_SUBMISSIONS, /* SMTP implicit TLS (465) */
+	LISTENER_IMAP,        /* IMAP STARTTLS (143) */
+	LISTENER_IMAPS,       /* IMAP implicit TLS (993) */
+	LISTENER_HTTP,        /* REST API, tracking, health */
+};
+
+struct config_listener {
+	enum listener_role role;
+	char *address; /* "host:port", "[v6]:port"; validated syntax */
+	bool tls;      /* implicit TLS: true for submissions/imaps, optional for http */
+};
+
+struct config {
+	char *path;     /* file it was loaded from; NULL = built-in defaults */
+	char *hostname; /* greeting, Received, authserv-id */
+	char *data_dir;
+	char *user; /* privileges dropped to this user when started as root */
+	struct {
+		char *cert, *key; /* both NULL: self-signed in data_dir */
+	} tls;
+	struct config_listener *listeners;
+	size_t n_listeners;
+	struct {
+		char *level; /* debug, info, warn, error */
+	} log;
+	struct {
+		uint64_t max_message_size; /* bytes (RFC 1870 SIZE) */
+		uint64_t max_recipients;   /* per message (RFC 5321 §4.5.3.1.8: at least 100) */
+		uint64_t timeout;          /* seconds idle per command (RFC 5321 §4.5.3.2) */
+	} smtp;
+	struct {
+		uint64_t timeout; /* seconds idle (RFC 9051 §5.4: at least 30 minutes) */
+	} imap;
+	struct {
+		uint64_t max_connections;        /* all listeners together */
+		uint64_t max_connections_per_ip; /* per client address, per listener kind */
+		uint64_t shutdown_timeout;       /* seconds sessions get to finish on SIGTERM */
+	} limits;
+	struct {
+		uint64_t max_concurrent_hashes; /* argon2id computations at once (64 MiB each) */
+	} auth;
+	int refs_; /* private: reference count */
+};
+
+/* Where the config comes from (DESIGN.md §6): cli_path when not NULL, else $LIGHTR_CONFIG,
+ * else "./lightr.yaml" when it exists, else NULL (built-in defaults). Returns a static or
+ * argument-owned string; do not free. */
+const char *config_find_path(const char *cli_path);
+
+/* Loads and validates path (NULL: built-in defaults only). On success returns a config with one
+ * reference. On any problem returns NULL and appends one line per problem to errs, each
+ * "file:line: key.path: message\n". Unknown keys, wrong types, out-of-range and negative
+ * numbers, and bad listener entries are all problems. Thread-safe. */
+struct config *config_load(const char *path, struct buf *errs);
+
+struct config *config_ref(struct config *c);
+/* Drops a reference; frees at zero; sets *cp = NULL; accepts NULL. */
+void config_unref(struct config **cp);
+
+/* The current process-wide config, with a new reference the caller must drop. NULL before the
+ * first config_set_current(). Thread-safe. */
+struct config *config_current(void);
+/* Installs c (takes over the caller's reference) and drops the previous one. */
+void config_set_current(struct config *c);
+
+/* Writes the config as YAML in table order, every parameter with its value ("config dump"), or
+ * with its built-in default when defaults is true. Listeners are written as a YAML list. */
+void config_dump(const struct config *c, bool defaults, struct buf *out);
+
+/* Appends "key.path\n" for each non-reloadable parameter whose value differs between old and
+ * new; returns how many. Used by SIGHUP reload to report changes that need a restart. */
+int config_diff_nonreloadable(const struct config *old, const struct config *neu, struct buf *out);
+
+const char *config_role_name(enum listener_role role);
+
+#endif

@@ -1,0 +1,153 @@
+/* Storage (DESIGN.md §2): SQLite in WAL mode with synchronous=FULL, numbered migrations at open,
+ * one writer thread that commits many write requests in one transaction (group commit), and a
+ * read connection per calling thread. This API does not leak SQLite types, so another backend
+ * can implement it later.
+ *
+ * Thread safety: a struct store may be shared by all threads. Reads use a connection private to
+ * the calling thread (opened on first use, closed by store_close or store_thread_done). Writes
+ * are handed to the writer thread; a write function returns only after the transaction that
+ * contains it committed, so a 0 return means the change is durable.
+ *
+ * Errors: functions return 0 or -1 and fill err; err->code is an enum store_errcode. Strings in
+ * returned structs are heap-owned by the struct; free them with the matching *_free function. */
+#ifndef LIGHTR_STORE_H
+#define LIGHTR_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+#include "util/err.h"
+
+enum store_errcode {
+	STORE_EINTERNAL = 1, /* SQLite or I/O failure; err->msg says which */
+	STORE_ENOTFOUND,     /* the named domain, account, alias or blob does not exist */
+	STORE_EEXIST,        /* already exists (domain, account, or an alias with that address) */
+	STORE_EBUSY,         /* domain still has accounts or aliases and force was not given */
+	STORE_EINVAL,        /* argument rejected (e.g. account in a domain we do not serve) */
+};
+
+struct store;
+
+/* Opens (creating when missing) the database file at path, applies pending migrations, each in
+ * its own transaction, and starts the writer thread. */
+int store_open(const char *path, struct store **st_r, struct err *err);
+/* Stops the writer after it committed everything queued, closes all connections; accepts NULL and
+ * sets *stp = NULL. No other thread may use the store during or after this call. */
+void store_close(struct store **stp);
+/* Closes the calling thread's read connection (call before a worker thread exits). */
+void store_thread_done(struct store *st);
+/* Highest applied migration number. */
+int store_schema_version(struct store *st);
+
+/* ---- generic write path (for later modules: messages, queue, events) ---- */
+struct store_tx; /* valid only inside a store_write_fn call */
+typedef int store_write_fn(struct store_tx *tx, void *arg, struct err *err);
+/* Runs fn on the writer thread inside the current group transaction, under its own SAVEPOINT: when
+ * fn returns -1 only its own changes are rolled back. Blocks until the group committed. Returns
+ * fn's result, or -1 (STORE_EINTERNAL) when the commit itself failed. */
+int store_write(struct store *st, store_write_fn *fn, void *arg, struct err *err);
+/* Number of group transactions committed since open (for tests of group commit). */
+uint64_t store_commit_count(struct store *st);
+
+/* ---- domains ---- names are compared without regard to ASCII case and stored lower-case */
+struct store_domain {
+	int64_t id;
+	char *name;
+	int64_t created; /* unix seconds */
+	int64_t n_accounts, n_aliases;
+};
+int store_domain_add(struct store *st, const char *name, struct err *err);
+int store_domain_get(struct store *st, const char *name, struct store_domain *d_r, struct err *err);
+/* All domains ordered by name. */
+int store_domain_list(struct store *st, struct store_domain **v_r, size_t *n_r, struct err *err);
+/* EBUSY when the domain has accounts or aliases and !force; with force they go too (with their
+ * mailboxes and messages). */
+int store_domain_remove(struct store *st, const char *name, bool force, struct err *err);
+void store_domain_deinit(struct store_domain *d);
+void store_domain_list_free(struct store_domain **vp, size_t n);
+
+/* ---- accounts ---- address is "local@domain"; the domain must exist (EINVAL otherwise) */
+struct store_account {
+	int64_t id;
+	char *address;
+	char *domain;
+	char *password_hash; /* argon2id encoded string (crypt format) */
+	uint64_t quota;      /* bytes; 0 = unlimited */
+	uint64_t used;       /* bytes stored in its mailboxes */
+	bool disabled;
+	int64_t created;
+};
+/* Creates the account and its mailboxes INBOX, Sent (\Sent), Drafts (\Drafts), Trash (\Trash),
+ * Junk (\Junk), Archive (\Archive), all subscribed, each with a fresh UIDVALIDITY. EEXIST when
+ * an account or alias with that address exists. */
+int store_account_add(struct store *st, const char *address, const char *password_hash,
+    uint64_t quota, struct err *err);
+int store_account_get(struct store *st, const char *address, struct store_account *a_r,
+    struct err *err);
+/* domain NULL: all accounts; ordered by address. */
+int store_account_list(struct store *st, const char *domain, struct store_account **v_r,
+    size_t *n_r, struct err *err);
+int store_account_set_password(struct store *st, const char *address, const char *password_hash,
+    struct err *err);
+int store_account_set_disabled(struct store *st, const char *address, bool disabled,
+    struct err *err);
+int store_account_set_quota(struct store *st, const char *address, uint64_t quota,
+    struct err *err);
+/* Removes the account with its mailboxes and messages (blobs no longer referenced go too). */
+int store_account_remove(struct store *st, const char *address, struct err *err);
+void store_account_deinit(struct store_account *a);
+void store_account_list_free(struct store_account **vp, size_t n);
+
+/* ---- aliases ---- address is "local@domain" or "@domain" (catch-all); its domain must exist.
+ * An alias maps to one or more targets (any syntactically valid addresses, local or remote). */
+struct store_alias {
+	int64_t id;
+	char *address;
+	char **targets;
+	size_t n_targets;
+};
+/* Adds targets to the alias, creating it when new; targets already present are kept once.
+ * EEXIST when an account has that address. */
+int store_alias_add(struct store *st, const char *address, const char *const *targets,
+    size_t n_targets, struct err *err);
+/* domain NULL: all aliases; ordered by address. */
+int store_alias_list(struct store *st, const char *domain, struct store_alias **v_r, size_t *n_r,
+    struct err *err);
+/* target NULL: the whole alias; else only that target (the alias goes when none is left). */
+int store_alias_remove(struct store *st, const char *address, const char *target,
+    struct err *err);
+void store_alias_list_free(struct store_alias **vp, size_t n);
+
+/* ---- mailboxes ---- */
+struct store_mailbox {
+	int64_t id;
+	char *name;
+	char *special_use; /* "\\Sent" etc., NULL for none */
+	bool subscribed;
+	uint32_t uidvalidity, uidnext;
+	uint64_t highestmodseq;
+	uint64_t n_messages;
+};
+/* The account's mailboxes ordered by name, INBOX first. */
+int store_mailbox_list(struct store *st, const char *address, struct store_mailbox **v_r,
+    size_t *n_r, struct err *err);
+void store_mailbox_list_free(struct store_mailbox **vp, size_t n);
+
+/* ---- blobs ---- message bodies stored once per distinct SHA-256 */
+/* Stores data unless a blob with the same SHA-256 exists; writes the lower-case hex digest into
+ * sha_hex_r (65 bytes). Durable on return. */
+int store_blob_put(struct store *st, const void *data, size_t len, char sha_hex_r[65],
+    struct err *err);
+/* Appends the blob's bytes to out; ENOTFOUND when absent. */
+int store_blob_get(struct store *st, const char *sha_hex, struct buf *out, struct err *err);
+
+/* ---- maintenance ---- */
+/* Consistent online copy of the database to dest_path (SQLite backup API) while writers run;
+ * dest_path must not exist. */
+int store_backup(struct store *st, const char *dest_path, struct err *err);
+/* PRAGMA integrity_check; 0 when "ok", else -1 with the first problem in err. */
+int store_integrity_check(struct store *st, struct err *err);
+
+#endif
