@@ -1,5 +1,4 @@
 /* See clock.h. */
-#define _POSIX_C_SOURCE 200809L
 #include "clock.h"
 
 #include <time.h>

@@ -1,5 +1,4 @@
-/* struct err helpers. strerror_r (XSI version) is used: strerror is not thread-safe. */
-#define _POSIX_C_SOURCE 200809L
+/* struct err helpers. strerror_r (the GNU variant, as we build with _GNU_SOURCE) is used: strerror is not thread-safe. */
 #include "err.h"
 
 #include <stdarg.h>
@@ -31,9 +30,8 @@ err_set_errno(struct err *err, int code, int errnum, const char *fmt, ...)
 	va_end(ap);
 	size_t len = strlen(err->msg);
 	char ebuf[128];
-	if (strerror_r(errnum, ebuf, sizeof ebuf) != 0)
-		(void)snprintf(ebuf, sizeof ebuf, "errno %d", errnum);
-	(void)snprintf(err->msg + len, sizeof err->msg - len, ": %s", ebuf);
+	const char *etext = strerror_r(errnum, ebuf, sizeof ebuf); /* GNU variant (_GNU_SOURCE) */
+	(void)snprintf(err->msg + len, sizeof err->msg - len, ": %s", etext);
 	return -1;
 }
 

@@ -1,6 +1,5 @@
 /* Line logger; see log.h. The level is an atomic so a SIGHUP reload can change it while other
  * threads log. */
-#define _POSIX_C_SOURCE 200809L
 #include "log.h"
 
 #include <errno.h>
@@ -65,9 +64,8 @@ log_vwrite(const char *level, const char *fmt, va_list ap, int errnum)
 	len = n < 0 ? len : (len + (size_t)n >= sizeof line ? sizeof line - 1 : len + (size_t)n);
 	if (errnum) {
 		char ebuf[128];
-		if (strerror_r(errnum, ebuf, sizeof ebuf) != 0)
-			(void)snprintf(ebuf, sizeof ebuf, "errno %d", errnum);
-		n = snprintf(line + len, sizeof line - len, " error=\"%s\"", ebuf);
+		const char *etext = strerror_r(errnum, ebuf, sizeof ebuf); /* GNU variant */
+		n = snprintf(line + len, sizeof line - len, " error=\"%s\"", etext);
 		len = n < 0 ? len
 			    : (len + (size_t)n >= sizeof line ? sizeof line - 1 : len + (size_t)n);
 	}

@@ -1,0 +1,91 @@
+/* lightr: the one binary. Git-style subcommands (DESIGN.md §6); the config file is -c FILE
+ * (before or after the subcommand), else $LIGHTR_CONFIG, else ./lightr.yaml, else the built-in
+ * defaults. Exit status 0 ok, 1 failure, 2 usage. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli_private.h"
+
+static const struct cli_sub commands[] = {
+    {"serve", cmd_serve, "run the server"},
+    {"quickstart", cmd_quickstart, "write a config and create a first domain and account"},
+    {"config", cmd_config, "check or dump the configuration"},
+    {"domain", cmd_domain, "add, list, show or remove mail domains"},
+    {"account", cmd_account, "add, list, show, change or remove accounts"},
+    {"alias", cmd_alias, "add, list or remove aliases and catch-alls"},
+    {"backup", cmd_backup, "write a consistent copy of the database"},
+    {"version", cmd_version, "print the version"},
+    {NULL, NULL, NULL},
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: lightr [-c FILE] <command> [options]\n\ncommands:\n");
+	for (const struct cli_sub *s = commands; s->name; s++)
+		fprintf(f, "  %-11s %s\n", s->name, s->summary);
+	fprintf(f, "\nThe config file is -c FILE, else $LIGHTR_CONFIG, else ./lightr.yaml when it "
+		   "exists,\nelse the built-in defaults. Run 'lightr <command> --help' for details.\n");
+}
+
+/* Removes "-c FILE", "--config FILE" and "--config=FILE" wherever they appear. */
+static int
+take_config_opt(int *argc, char **argv, const char **path_r)
+{
+	int o = 1;
+	for (int i = 1; i < *argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "--") == 0) {
+			while (i < *argc)
+				argv[o++] = argv[i++];
+			break;
+		}
+		if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
+			if (i + 1 >= *argc) {
+				cli_error("%s needs a file name", a);
+				return -1;
+			}
+			*path_r = argv[++i];
+			continue;
+		}
+		if (strncmp(a, "--config=", 9) == 0) {
+			*path_r = a + 9;
+			continue;
+		}
+		argv[o++] = argv[i];
+	}
+	*argc = o;
+	argv[o] = NULL;
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct cli_ctx ctx = {0};
+	if (take_config_opt(&argc, argv, &ctx.config_path) < 0)
+		return EXIT_USAGE;
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	const char *name = argv[1];
+	if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 || strcmp(name, "help") == 0) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	if (strcmp(name, "--version") == 0)
+		name = "version";
+	int rc = -1;
+	for (const struct cli_sub *s = commands; s->name; s++)
+		if (strcmp(s->name, name) == 0)
+			rc = s->run(&ctx, argc - 2, argv + 2);
+	if (rc < 0) {
+		cli_error("unknown command '%s'", name);
+		usage(stderr);
+		rc = EXIT_USAGE;
+	}
+	store_close(&ctx.store);
+	config_unref(&ctx.cfg);
+	return rc;
+}
