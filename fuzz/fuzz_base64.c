@@ -18,7 +18,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)base64_decode((const char *)data, size, 1, &d);
 	buf_init(&e, 0);
 	buf_init(&r, 0);
-	if (base64_encode(data, size, &e) < 0 || base64_decode((const char *)e.data, e.len, 0, &r) < 0)
+	if (base64_encode(data, size, &e) < 0 ||
+	    base64_decode((const char *)e.data, e.len, 0, &r) < 0)
 		abort();
 	ASSERT(r.len == size && (size == 0 || memcmp(r.data, data, size) == 0));
 	buf_deinit(&d);

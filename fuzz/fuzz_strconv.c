@@ -22,7 +22,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		while (skip + 1 < size && data[skip] == '0')
 			skip++;
 		int n = snprintf(txt, sizeof txt, "%" PRIu64, v);
-		ASSERT(n > 0 && (size_t)n == size - skip && memcmp(txt, data + skip, (size_t)n) == 0);
+		ASSERT(n > 0 && (size_t)n == size - skip &&
+		       memcmp(txt, data + skip, (size_t)n) == 0);
 	}
 	if (strconv_u64(s, max, &v) == 0)
 		ASSERT(v <= max);

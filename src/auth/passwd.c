@@ -51,8 +51,9 @@ auth_hash(const char *pw, size_t len, char out[AUTH_HASH_MAX])
 	if (len == 0 || len > AUTH_PASSWORD_MAX)
 		return -1;
 	slot_take();
-	int rc = crypto_pwhash_str_alg(out, pw, len, crypto_pwhash_OPSLIMIT_INTERACTIVE,
-	    crypto_pwhash_MEMLIMIT_INTERACTIVE, crypto_pwhash_ALG_ARGON2ID13);
+	int rc =
+	    crypto_pwhash_str_alg(out, pw, len, crypto_pwhash_OPSLIMIT_INTERACTIVE,
+	                          crypto_pwhash_MEMLIMIT_INTERACTIVE, crypto_pwhash_ALG_ARGON2ID13);
 	slot_give();
 	if (rc != 0) {
 		log_error("auth - hash-failed reason=out-of-memory");

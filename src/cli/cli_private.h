@@ -36,7 +36,7 @@ struct cli_args {
  * table, at most 16). On an unknown option or a missing value prints a usage error naming usage
  * and returns -1. "--help"/"-h" prints help and returns 1. Otherwise 0. */
 int cli_args_parse(int argc, char **argv, const struct cli_opt *opts, const char *usage,
-    const char *help, struct cli_args *out);
+                   const char *help, struct cli_args *out);
 /* Checks that the number of positionals is within [min, max]; prints the usage error if not. */
 int cli_args_count(const struct cli_args *a, int min, int max, const char *usage);
 
@@ -48,7 +48,7 @@ int cli_args_count(const struct cli_args *a, int min, int max, const char *usage
 	if (parsed_ != 0)                                                                          \
 		return parsed_ < 0 ? EXIT_USAGE : EXIT_OK;                                         \
 	if (cli_args_count(&a, min, max, usage) < 0)                                               \
-		return EXIT_USAGE
+	return EXIT_USAGE
 
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_usage_error(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -93,7 +93,7 @@ struct cli_sub {
 	const char *summary;
 };
 int cli_dispatch(struct cli_ctx *ctx, const char *group, const struct cli_sub *subs, int argc,
-    char **argv);
+                 char **argv);
 
 #ifndef LIGHTR_VERSION
 #define LIGHTR_VERSION "0.1.0"

@@ -41,7 +41,7 @@ cli_usage_error(const char *usage, const char *fmt, ...)
 
 int
 cli_args_parse(int argc, char **argv, const struct cli_opt *opts, const char *usage,
-    const char *help, struct cli_args *out)
+               const char *help, struct cli_args *out)
 {
 	memset(out, 0, sizeof *out);
 	bool only_pos = false;
@@ -60,13 +60,15 @@ cli_args_parse(int argc, char **argv, const struct cli_opt *opts, const char *us
 			size_t nlen = eq ? (size_t)(eq - a) : strlen(a);
 			int k = -1;
 			for (int j = 0; opts && opts[j].name; j++)
-				if (strlen(opts[j].name) == nlen && strncmp(opts[j].name, a, nlen) == 0)
+				if (strlen(opts[j].name) == nlen &&
+				    strncmp(opts[j].name, a, nlen) == 0)
 					k = j;
 			if (k < 0)
 				return cli_usage_error(usage, "unknown option %.*s", (int)nlen, a);
 			if (!opts[k].takes_value) {
 				if (eq)
-					return cli_usage_error(usage, "%s takes no value", opts[k].name);
+					return cli_usage_error(usage, "%s takes no value",
+					                       opts[k].name);
 				out->val[k] = "";
 			} else if (eq) {
 				out->val[k] = eq + 1;
@@ -96,7 +98,7 @@ cli_args_count(const struct cli_args *a, int min, int max, const char *usage)
 
 int
 cli_dispatch(struct cli_ctx *ctx, const char *group, const struct cli_sub *subs, int argc,
-    char **argv)
+             char **argv)
 {
 	if (argc >= 1 && strcmp(argv[0], "--help") != 0 && strcmp(argv[0], "-h") != 0) {
 		for (const struct cli_sub *s = subs; s->name; s++)
@@ -232,7 +234,7 @@ cli_address_arg(const char *in, bool allow_catchall, char *out, size_t n)
 	}
 	if (!addr_parse(s, &local, &domain) || local.len + 1 + domain.len >= n) {
 		cli_error("'%s' is not a valid address (local@domain%s)", in,
-		    allow_catchall ? " or @domain" : "");
+		          allow_catchall ? " or @domain" : "");
 		return -1;
 	}
 	memcpy(out, local.p, local.len);

@@ -32,7 +32,8 @@ account_add(struct cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct cli_opt opts[] = {
 	    {"--password-stdin", false}, {"--quota", true}, {NULL, false}};
-	PARSE_ARGS(opts, "lightr account add ADDRESS [--password-stdin] [--quota SIZE]",
+	PARSE_ARGS(
+	    opts, "lightr account add ADDRESS [--password-stdin] [--quota SIZE]",
 	    "Adds an account (its domain must exist) with the mailboxes INBOX, Sent, Drafts,\n"
 	    "Trash, Junk and Archive. With --password-stdin the password is read from the first\n"
 	    "line of standard input (at least 8 characters); otherwise one is generated and\n"
@@ -63,7 +64,8 @@ static int
 account_passwd(struct cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct cli_opt opts[] = {{"--password-stdin", false}, {NULL, false}};
-	PARSE_ARGS(opts, "lightr account passwd ADDRESS [--password-stdin]",
+	PARSE_ARGS(
+	    opts, "lightr account passwd ADDRESS [--password-stdin]",
 	    "Sets a new password: read from standard input with --password-stdin, otherwise\n"
 	    "generated and printed once.\n",
 	    1, 1);
@@ -87,7 +89,7 @@ static int
 account_list(struct cli_ctx *ctx, int argc, char **argv)
 {
 	PARSE_ARGS(NULL, "lightr account list [DOMAIN]",
-	    "Lists all accounts, or those of one domain.\n", 0, 1);
+	           "Lists all accounts, or those of one domain.\n", 0, 1);
 	char dom[ADDR_DOMAIN_MAX + 1];
 	if (a.n_pos == 1 && cli_domain_arg(a.pos[0], dom, sizeof dom) < 0)
 		return EXIT_FAIL;
@@ -109,7 +111,7 @@ account_list(struct cli_ctx *ctx, int argc, char **argv)
 		else
 			snprintf(quota, sizeof quota, "unlimited");
 		printf("%-48s %10s %10s  %s\n", v[i].address, used, quota,
-		    v[i].disabled ? "disabled" : "active");
+		       v[i].disabled ? "disabled" : "active");
 	}
 	store_account_list_free(&v, n);
 	return EXIT_OK;
@@ -119,7 +121,7 @@ static int
 account_show(struct cli_ctx *ctx, int argc, char **argv)
 {
 	PARSE_ARGS(NULL, "lightr account show ADDRESS",
-	    "Shows an account and its mailboxes (never its password).\n", 1, 1);
+	           "Shows an account and its mailboxes (never its password).\n", 1, 1);
 	char addr[ADDR_MAX + 1];
 	if (cli_address_arg(a.pos[0], false, addr, sizeof addr) < 0)
 		return EXIT_FAIL;
@@ -139,7 +141,7 @@ account_show(struct cli_ctx *ctx, int argc, char **argv)
 	cli_fmt_time(acct.created, when, sizeof when);
 	printf("address:  %s\ndomain:   %s\nstatus:   %s\nquota:    %s\nused:     %s\n"
 	       "created:  %s\nmailboxes:\n",
-	    acct.address, acct.domain, acct.disabled ? "disabled" : "active", quota, used, when);
+	       acct.address, acct.domain, acct.disabled ? "disabled" : "active", quota, used, when);
 	store_account_deinit(&acct);
 
 	struct store_mailbox *mb;
@@ -148,8 +150,9 @@ account_show(struct cli_ctx *ctx, int argc, char **argv)
 		return cli_store_error(addr, &err);
 	for (size_t i = 0; i < n; i++)
 		printf("  %-20s %-10s %6llu messages  uidvalidity=%u uidnext=%u%s\n", mb[i].name,
-		    mb[i].special_use ? mb[i].special_use : "", (unsigned long long)mb[i].n_messages,
-		    mb[i].uidvalidity, mb[i].uidnext, mb[i].subscribed ? "" : " (unsubscribed)");
+		       mb[i].special_use ? mb[i].special_use : "",
+		       (unsigned long long)mb[i].n_messages, mb[i].uidvalidity, mb[i].uidnext,
+		       mb[i].subscribed ? "" : " (unsubscribed)");
 	store_mailbox_list_free(&mb, n);
 	return EXIT_OK;
 }
@@ -158,7 +161,7 @@ static int
 account_remove(struct cli_ctx *ctx, int argc, char **argv)
 {
 	PARSE_ARGS(NULL, "lightr account remove ADDRESS",
-	    "Removes an account with all its mailboxes and mail.\n", 1, 1);
+	           "Removes an account with all its mailboxes and mail.\n", 1, 1);
 	char addr[ADDR_MAX + 1];
 	if (cli_address_arg(a.pos[0], false, addr, sizeof addr) < 0)
 		return EXIT_FAIL;
@@ -175,8 +178,9 @@ account_remove(struct cli_ctx *ctx, int argc, char **argv)
 static int
 account_set_disabled(struct cli_ctx *ctx, int argc, char **argv, bool disabled)
 {
-	PARSE_ARGS(NULL, disabled ? "lightr account disable ADDRESS" : "lightr account enable ADDRESS",
-	    "A disabled account keeps its mail but cannot log in or send.\n", 1, 1);
+	PARSE_ARGS(NULL,
+	           disabled ? "lightr account disable ADDRESS" : "lightr account enable ADDRESS",
+	           "A disabled account keeps its mail but cannot log in or send.\n", 1, 1);
 	char addr[ADDR_MAX + 1];
 	if (cli_address_arg(a.pos[0], false, addr, sizeof addr) < 0)
 		return EXIT_FAIL;

@@ -8,7 +8,8 @@
 static int
 alias_add(struct cli_ctx *ctx, int argc, char **argv)
 {
-	PARSE_ARGS(NULL, "lightr alias add ADDRESS TARGET [TARGET...]",
+	PARSE_ARGS(
+	    NULL, "lightr alias add ADDRESS TARGET [TARGET...]",
 	    "Adds targets to an alias, creating it when new. ADDRESS is local@domain or @domain\n"
 	    "(catch-all: mail to any unknown address of the domain); its domain must exist.\n",
 	    2, CLI_MAX_POS);
@@ -35,8 +36,8 @@ alias_add(struct cli_ctx *ctx, int argc, char **argv)
 static int
 alias_list(struct cli_ctx *ctx, int argc, char **argv)
 {
-	PARSE_ARGS(NULL, "lightr alias list [DOMAIN]", "Lists all aliases, or those of one domain.\n",
-	    0, 1);
+	PARSE_ARGS(NULL, "lightr alias list [DOMAIN]",
+	           "Lists all aliases, or those of one domain.\n", 0, 1);
 	char dom[ADDR_DOMAIN_MAX + 1];
 	if (a.n_pos == 1 && cli_domain_arg(a.pos[0], dom, sizeof dom) < 0)
 		return EXIT_FAIL;
@@ -62,7 +63,7 @@ static int
 alias_remove(struct cli_ctx *ctx, int argc, char **argv)
 {
 	PARSE_ARGS(NULL, "lightr alias remove ADDRESS [TARGET]",
-	    "Removes an alias, or only one of its targets.\n", 1, 2);
+	           "Removes an alias, or only one of its targets.\n", 1, 2);
 	char addr[ADDR_MAX + 1], target[ADDR_MAX + 1];
 	if (cli_address_arg(a.pos[0], true, addr, sizeof addr) < 0)
 		return EXIT_FAIL;

@@ -5,12 +5,11 @@
 #include "cli_private.h"
 #include "mail/addr.h"
 
-
 static int
 domain_add(struct cli_ctx *ctx, int argc, char **argv)
 {
 	PARSE_ARGS(NULL, "lightr domain add DOMAIN",
-	    "Adds a mail domain this server receives mail for.\n", 1, 1);
+	           "Adds a mail domain this server receives mail for.\n", 1, 1);
 	char name[ADDR_DOMAIN_MAX + 1];
 	if (cli_domain_arg(a.pos[0], name, sizeof name) < 0)
 		return EXIT_FAIL;
@@ -42,7 +41,7 @@ domain_list(struct cli_ctx *ctx, int argc, char **argv)
 		char when[32];
 		cli_fmt_time(v[i].created, when, sizeof when);
 		printf("%-40s %8lld %8lld  %s\n", v[i].name, (long long)v[i].n_accounts,
-		    (long long)v[i].n_aliases, when);
+		       (long long)v[i].n_aliases, when);
 	}
 	store_domain_list_free(&v, n);
 	return EXIT_OK;
@@ -52,7 +51,7 @@ static int
 domain_show(struct cli_ctx *ctx, int argc, char **argv)
 {
 	PARSE_ARGS(NULL, "lightr domain show DOMAIN",
-	    "Shows a domain with its accounts and aliases.\n", 1, 1);
+	           "Shows a domain with its accounts and aliases.\n", 1, 1);
 	char name[ADDR_DOMAIN_MAX + 1];
 	if (cli_domain_arg(a.pos[0], name, sizeof name) < 0)
 		return EXIT_FAIL;
@@ -66,7 +65,7 @@ domain_show(struct cli_ctx *ctx, int argc, char **argv)
 	char when[32];
 	cli_fmt_time(d.created, when, sizeof when);
 	printf("domain:   %s\ncreated:  %s\naccounts: %lld\naliases:  %lld\n", d.name, when,
-	    (long long)d.n_accounts, (long long)d.n_aliases);
+	       (long long)d.n_accounts, (long long)d.n_aliases);
 	store_domain_deinit(&d);
 
 	struct store_account *accts;
@@ -75,7 +74,8 @@ domain_show(struct cli_ctx *ctx, int argc, char **argv)
 	if (store_account_list(st, name, &accts, &na, &err) < 0)
 		return cli_store_error(name, &err);
 	for (size_t i = 0; i < na; i++)
-		printf("  account %s%s\n", accts[i].address, accts[i].disabled ? " (disabled)" : "");
+		printf("  account %s%s\n", accts[i].address,
+		       accts[i].disabled ? " (disabled)" : "");
 	store_account_list_free(&accts, na);
 	if (store_alias_list(st, name, &aliases, &nl, &err) < 0)
 		return cli_store_error(name, &err);
@@ -93,7 +93,8 @@ static int
 domain_remove(struct cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct cli_opt opts[] = {{"--force", false}, {NULL, false}};
-	PARSE_ARGS(opts, "lightr domain remove DOMAIN [--force]",
+	PARSE_ARGS(
+	    opts, "lightr domain remove DOMAIN [--force]",
 	    "Removes a domain. A domain that still has accounts or aliases is removed only with\n"
 	    "--force, which removes them too, with all their mail.\n",
 	    1, 1);

@@ -10,7 +10,8 @@
 int
 cmd_serve(struct cli_ctx *ctx, int argc, char **argv)
 {
-	PARSE_ARGS(NULL, "lightr [-c FILE] serve",
+	PARSE_ARGS(
+	    NULL, "lightr [-c FILE] serve",
 	    "Runs the server in the foreground, logging to standard error. SIGHUP reloads the\n"
 	    "config file; SIGTERM or SIGINT stops it cleanly.\n",
 	    0, 0);
@@ -25,7 +26,8 @@ static int
 config_check(struct cli_ctx *ctx, int argc, char **argv)
 {
 	PARSE_ARGS(NULL, "lightr [-c FILE] config check",
-	    "Checks the config file and prints every problem as FILE:LINE: KEY: MESSAGE.\n", 0, 0);
+	           "Checks the config file and prints every problem as FILE:LINE: KEY: MESSAGE.\n",
+	           0, 0);
 	const char *path = config_find_path(ctx->config_path);
 	if (cli_config(ctx) == NULL)
 		return EXIT_FAIL;
@@ -37,7 +39,8 @@ static int
 config_dump_cmd(struct cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct cli_opt opts[] = {{"--defaults", false}, {NULL, false}};
-	PARSE_ARGS(opts, "lightr [-c FILE] config dump [--defaults]",
+	PARSE_ARGS(
+	    opts, "lightr [-c FILE] config dump [--defaults]",
 	    "Prints every parameter with its value in effect, as YAML that lightr can read back;\n"
 	    "with --defaults, the built-in defaults.\n",
 	    0, 0);
@@ -67,10 +70,10 @@ int
 cmd_backup(struct cli_ctx *ctx, int argc, char **argv)
 {
 	PARSE_ARGS(NULL, "lightr [-c FILE] backup DEST",
-	    "Writes a consistent copy of the database to the new file DEST, also while the\n"
-	    "server runs (SQLite online backup). Restore by putting it in place of\n"
-	    "DATA_DIR/lightr.db while the server is stopped.\n",
-	    1, 1);
+	           "Writes a consistent copy of the database to the new file DEST, also while the\n"
+	           "server runs (SQLite online backup). Restore by putting it in place of\n"
+	           "DATA_DIR/lightr.db while the server is stopped.\n",
+	           1, 1);
 	struct stat sb;
 	if (stat(a.pos[0], &sb) == 0 || errno != ENOENT) {
 		cli_error("%s: already exists", a.pos[0]);

@@ -34,8 +34,7 @@ static const char *const local_listeners =
     "  - {role: http,        address: \"127.0.0.1:8080\", tls: false}\n";
 
 static int
-write_config(const char *path, bool force, const char *hostname, const char *data_dir,
-    bool public)
+write_config(const char *path, bool force, const char *hostname, const char *data_dir, bool public)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (force ? O_TRUNC : O_EXCL), 0644);
 	if (fd < 0) {
@@ -52,7 +51,8 @@ write_config(const char *path, bool force, const char *hostname, const char *dat
 	}
 	char when[32];
 	cli_fmt_time(time(NULL), when, sizeof when);
-	fprintf(f,
+	fprintf(
+	    f,
 	    "# Lightr configuration, written by `lightr quickstart` on %s.\n"
 	    "# Every parameter and its default: `lightr config dump --defaults`.\n"
 	    "hostname: %s\n"
@@ -69,25 +69,25 @@ write_config(const char *path, bool force, const char *hostname, const char *dat
 
 static void
 print_next_steps(const struct config *cfg, const char *path, const char *addr, const char *pw,
-    const char *domain)
+                 const char *domain)
 {
 	printf("Lightr is set up for %s.\n\n", domain);
 	printf("  config file:  %s\n  data dir:     %s\n  account:      %s\n", path, cfg->data_dir,
-	    addr);
+	       addr);
 	printf("  password:     %s   (shown once; change it with: lightr account passwd %s)\n\n",
-	    pw, addr);
+	       pw, addr);
 	printf("Start the server:\n  lightr -c %s serve\n\nListeners:\n", path);
 	for (size_t i = 0; i < cfg->n_listeners; i++)
 		printf("  %-12s %s%s\n", config_role_name(cfg->listeners[i].role),
-		    cfg->listeners[i].address, cfg->listeners[i].tls ? " (TLS)" : "");
+		       cfg->listeners[i].address, cfg->listeners[i].tls ? " (TLS)" : "");
 	printf("\nDNS records to publish for %s (replace 203.0.113.10 with this server's public\n"
 	       "address):\n",
-	    domain);
+	       domain);
 	printf("  %s.  A    203.0.113.10\n", cfg->hostname);
 	printf("  %s.  MX   10 %s.\n", domain, cfg->hostname);
 	printf("  %s.  TXT  \"v=spf1 mx -all\"\n", domain);
 	printf("  _dmarc.%s.  TXT  \"v=DMARC1; p=quarantine; rua=mailto:postmaster@%s\"\n", domain,
-	    domain);
+	       domain);
 	printf("  and a PTR record for 203.0.113.10 pointing to %s.\n", cfg->hostname);
 	printf("\nMore accounts: lightr -c %s account add NAME@%s\n", path, domain);
 }
@@ -97,7 +97,8 @@ cmd_quickstart(struct cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct cli_opt opts[] = {
 	    {"--force", false}, {"--public", false}, {"--data-dir", true}, {NULL, false}};
-	PARSE_ARGS(opts, "lightr [-c FILE] quickstart EMAIL [--public] [--data-dir DIR] [--force]",
+	PARSE_ARGS(
+	    opts, "lightr [-c FILE] quickstart EMAIL [--public] [--data-dir DIR] [--force]",
 	    "Writes a config file (-c FILE, else ./lightr.yaml) with hostname mail.<domain>,\n"
 	    "creates the data directory (default ./lightr-data), the domain and the account EMAIL\n"
 	    "with a generated password, and prints the next steps and the DNS records to publish.\n"
@@ -127,7 +128,7 @@ cmd_quickstart(struct cli_ctx *ctx, int argc, char **argv)
 	}
 	if (strpbrk(data_dir, "\"'\n\\#:") != NULL) {
 		cli_error("%s: the data directory must not contain quotes, '#', ':' or newlines",
-		    data_dir);
+		          data_dir);
 		return EXIT_FAIL;
 	}
 	if (write_config(path, a.val[0] != NULL, hostname, data_dir, a.val[1] != NULL) < 0)

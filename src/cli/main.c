@@ -24,8 +24,9 @@ usage(FILE *f)
 	fprintf(f, "usage: lightr [-c FILE] <command> [options]\n\ncommands:\n");
 	for (const struct cli_sub *s = commands; s->name; s++)
 		fprintf(f, "  %-11s %s\n", s->name, s->summary);
-	fprintf(f, "\nThe config file is -c FILE, else $LIGHTR_CONFIG, else ./lightr.yaml when it "
-		   "exists,\nelse the built-in defaults. Run 'lightr <command> --help' for details.\n");
+	fprintf(
+	    f, "\nThe config file is -c FILE, else $LIGHTR_CONFIG, else ./lightr.yaml when it "
+	       "exists,\nelse the built-in defaults. Run 'lightr <command> --help' for details.\n");
 }
 
 /* Removes "-c FILE", "--config FILE" and "--config=FILE" wherever they appear. */

@@ -32,7 +32,8 @@ addr_domain_is_valid(struct slice d)
 	for (size_t i = 0; i <= d.len; i++) {
 		if (i == d.len || d.p[i] == '.') {
 			size_t len = i - start;
-			if (len == 0 || len > ADDR_LABEL_MAX || d.p[start] == '-' || d.p[i - 1] == '-')
+			if (len == 0 || len > ADDR_LABEL_MAX || d.p[start] == '-' ||
+			    d.p[i - 1] == '-')
 				return false;
 			labels++;
 			if (i == d.len)

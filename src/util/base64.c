@@ -67,7 +67,7 @@ base64_decode(const char *in, size_t len, int allow_space, struct buf *out)
 		acc = acc << 6 | (unsigned)v;
 		if (++nq == 4) {
 			unsigned char b[3] = {(unsigned char)(acc >> 16), (unsigned char)(acc >> 8),
-			    (unsigned char)acc};
+			                      (unsigned char)acc};
 			if (buf_append(out, b, 3) < 0)
 				return -1;
 			nq = 0;

@@ -1,4 +1,5 @@
-/* struct err helpers. strerror_r (the GNU variant, as we build with _GNU_SOURCE) is used: strerror is not thread-safe. */
+/* struct err helpers. strerror_r (the GNU variant, as we build with _GNU_SOURCE) is used: strerror
+ * is not thread-safe. */
 #include "err.h"
 
 #include <stdarg.h>

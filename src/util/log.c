@@ -57,8 +57,8 @@ log_vwrite(const char *level, const char *fmt, va_list ap, int errnum)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s ",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-	    ts.tv_nsec / 1000000, level);
+	                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+	                 tm.tm_sec, ts.tv_nsec / 1000000, level);
 	size_t len = n > 0 ? (size_t)n : 0;
 	n = vsnprintf(line + len, sizeof line - len, fmt, ap);
 	len = n < 0 ? len : (len + (size_t)n >= sizeof line ? sizeof line - 1 : len + (size_t)n);
@@ -67,7 +67,7 @@ log_vwrite(const char *level, const char *fmt, va_list ap, int errnum)
 		const char *etext = strerror_r(errnum, ebuf, sizeof ebuf); /* GNU variant */
 		n = snprintf(line + len, sizeof line - len, " error=\"%s\"", etext);
 		len = n < 0 ? len
-			    : (len + (size_t)n >= sizeof line ? sizeof line - 1 : len + (size_t)n);
+		            : (len + (size_t)n >= sizeof line ? sizeof line - 1 : len + (size_t)n);
 	}
 	if (len >= sizeof line - 1)
 		len = sizeof line - 2;

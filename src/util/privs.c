@@ -18,7 +18,8 @@ privs_lookup(const char *user, uid_t *uid_r, gid_t *gid_r, struct err *err)
 	char tmp[4096];
 	int rc = getpwnam_r(user, &pw, tmp, sizeof tmp, &res);
 	if (rc != 0 || res == NULL)
-		return err_set(err, ENOENT,
+		return err_set(
+		    err, ENOENT,
 		    "user %s does not exist; create it (make deps does: useradd --system %s) or "
 		    "set user: in lightr.yaml",
 		    user, user);
@@ -76,7 +77,8 @@ int
 privs_drop(uid_t uid, gid_t gid, struct err *err)
 {
 	if (uid == 0)
-		return err_set(err, EPERM, "refusing to run as root: set user: to an unprivileged user");
+		return err_set(err, EPERM,
+		               "refusing to run as root: set user: to an unprivileged user");
 	if (setgroups(1, &gid) < 0)
 		return err_set_errno(err, errno, errno, "setgroups");
 	if (setresgid(gid, gid, gid) < 0)

@@ -172,12 +172,18 @@ test_base64(void)
 	static const struct {
 		const char *plain, *enc;
 	} vec[] = {/* RFC 4648 §10 test vectors */
-	    {"", ""}, {"f", "Zg=="}, {"fo", "Zm8="}, {"foo", "Zm9v"}, {"foob", "Zm9vYg=="},
-	    {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"}};
+	           {"", ""},
+	           {"f", "Zg=="},
+	           {"fo", "Zm8="},
+	           {"foo", "Zm9v"},
+	           {"foob", "Zm9vYg=="},
+	           {"fooba", "Zm9vYmE="},
+	           {"foobar", "Zm9vYmFy"}};
 	for (size_t i = 0; i < sizeof vec / sizeof vec[0]; i++) {
 		struct buf b;
 		buf_init(&b, 0);
-		CHECK_INT(base64_encode((const unsigned char *)vec[i].plain, strlen(vec[i].plain), &b),
+		CHECK_INT(
+		    base64_encode((const unsigned char *)vec[i].plain, strlen(vec[i].plain), &b),
 		    0);
 		CHECK_STR(buf_cstr(&b), vec[i].enc);
 		buf_reset(&b);
@@ -185,8 +191,8 @@ test_base64(void)
 		CHECK_STR(buf_cstr(&b), vec[i].plain);
 		buf_deinit(&b);
 	}
-	static const char *bad[] = {"Zg", "Zg=", "Z===", "Zm9v!", "Zg==Zg==", "=Zg=", "Zh==",
-	    "Zm9=", "Zm 9v", "Zm9vYg=x"};
+	static const char *bad[] = {
+	    "Zg", "Zg=", "Z===", "Zm9v!", "Zg==Zg==", "=Zg=", "Zh==", "Zm9=", "Zm 9v", "Zm9vYg=x"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		struct buf b;
 		buf_init(&b, 0);
@@ -241,7 +247,7 @@ test_log_escape(void)
 	CHECK_STR(log_escape("plain text", out, sizeof out), "plain text");
 	CHECK_STR(log_escape("a\"b\\c\r\n", out, sizeof out), "a\\x22b\\x5cc\\x0d\\x0a");
 	CHECK_STR(log_escape("0123456789012345678901234567890123456789", out, 16),
-	    "012345678901...");
+	          "012345678901...");
 	CHECK_INT(log_level_parse("warn"), LOG_WARN);
 	CHECK_INT(log_level_parse("loud"), -1);
 }

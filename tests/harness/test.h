@@ -16,7 +16,7 @@ static const char *test_cur_name_;
 	do {                                                                                       \
 		if (!(cond)) {                                                                     \
 			fprintf(stderr, "  FAIL %s:%d: %s: %s\n", __FILE__, __LINE__,              \
-			    test_cur_name_, #cond);                                                \
+			        test_cur_name_, #cond);                                            \
 			test_cur_failed_ = 1;                                                      \
 		}                                                                                  \
 	} while (0)
@@ -26,7 +26,7 @@ static const char *test_cur_name_;
 		const char *g_ = (got), *w_ = (want);                                              \
 		if (g_ == NULL || w_ == NULL ? g_ != w_ : strcmp(g_, w_) != 0) {                   \
 			fprintf(stderr, "  FAIL %s:%d: %s: got \"%s\" want \"%s\"\n", __FILE__,    \
-			    __LINE__, test_cur_name_, g_ ? g_ : "(null)", w_ ? w_ : "(null)");     \
+			        __LINE__, test_cur_name_, g_ ? g_ : "(null)", w_ ? w_ : "(null)"); \
 			test_cur_failed_ = 1;                                                      \
 		}                                                                                  \
 	} while (0)
@@ -36,7 +36,7 @@ static const char *test_cur_name_;
 		long long g_ = (long long)(got), w_ = (long long)(want);                           \
 		if (g_ != w_) {                                                                    \
 			fprintf(stderr, "  FAIL %s:%d: %s: %s = %lld, want %lld\n", __FILE__,      \
-			    __LINE__, test_cur_name_, #got, g_, w_);                               \
+			        __LINE__, test_cur_name_, #got, g_, w_);                           \
 			test_cur_failed_ = 1;                                                      \
 		}                                                                                  \
 	} while (0)
