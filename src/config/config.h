@@ -73,6 +73,11 @@ const char *config_find_path(const char *cli_path);
  * numbers, and bad listener entries are all problems. Thread-safe. */
 struct config *config_load(const char *path, struct buf *errs);
 
+/* Like config_load() on bytes already in memory (at most 1 MiB); name stands for the file in
+ * messages and becomes c->path. Used by config_load() and the fuzz target. */
+struct config *config_load_buffer(const char *name, const void *data, size_t len, struct buf *errs);
+
+/* Takes one more reference and returns c (accepts NULL). Thread-safe. */
 struct config *config_ref(struct config *c);
 /* Drops a reference; frees at zero; sets *cp = NULL; accepts NULL. */
 void config_unref(struct config **cp);
