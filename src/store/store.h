@@ -83,18 +83,17 @@ struct store_account {
  * Junk (\Junk), Archive (\Archive), all subscribed, each with a fresh UIDVALIDITY. EEXIST when
  * an account or alias with that address exists. */
 int store_account_add(struct store *st, const char *address, const char *password_hash,
-    uint64_t quota, struct err *err);
+                      uint64_t quota, struct err *err);
 int store_account_get(struct store *st, const char *address, struct store_account *a_r,
-    struct err *err);
+                      struct err *err);
 /* domain NULL: all accounts; ordered by address. */
 int store_account_list(struct store *st, const char *domain, struct store_account **v_r,
-    size_t *n_r, struct err *err);
+                       size_t *n_r, struct err *err);
 int store_account_set_password(struct store *st, const char *address, const char *password_hash,
-    struct err *err);
+                               struct err *err);
 int store_account_set_disabled(struct store *st, const char *address, bool disabled,
-    struct err *err);
-int store_account_set_quota(struct store *st, const char *address, uint64_t quota,
-    struct err *err);
+                               struct err *err);
+int store_account_set_quota(struct store *st, const char *address, uint64_t quota, struct err *err);
 /* Removes the account with its mailboxes and messages (blobs no longer referenced go too). */
 int store_account_remove(struct store *st, const char *address, struct err *err);
 void store_account_deinit(struct store_account *a);
@@ -111,13 +110,12 @@ struct store_alias {
 /* Adds targets to the alias, creating it when new; targets already present are kept once.
  * EEXIST when an account has that address. */
 int store_alias_add(struct store *st, const char *address, const char *const *targets,
-    size_t n_targets, struct err *err);
+                    size_t n_targets, struct err *err);
 /* domain NULL: all aliases; ordered by address. */
 int store_alias_list(struct store *st, const char *domain, struct store_alias **v_r, size_t *n_r,
-    struct err *err);
+                     struct err *err);
 /* target NULL: the whole alias; else only that target (the alias goes when none is left). */
-int store_alias_remove(struct store *st, const char *address, const char *target,
-    struct err *err);
+int store_alias_remove(struct store *st, const char *address, const char *target, struct err *err);
 void store_alias_list_free(struct store_alias **vp, size_t n);
 
 /* ---- mailboxes ---- */
@@ -132,14 +130,14 @@ struct store_mailbox {
 };
 /* The account's mailboxes ordered by name, INBOX first. */
 int store_mailbox_list(struct store *st, const char *address, struct store_mailbox **v_r,
-    size_t *n_r, struct err *err);
+                       size_t *n_r, struct err *err);
 void store_mailbox_list_free(struct store_mailbox **vp, size_t n);
 
 /* ---- blobs ---- message bodies stored once per distinct SHA-256 */
 /* Stores data unless a blob with the same SHA-256 exists; writes the lower-case hex digest into
  * sha_hex_r (65 bytes). Durable on return. */
 int store_blob_put(struct store *st, const void *data, size_t len, char sha_hex_r[65],
-    struct err *err);
+                   struct err *err);
 /* Appends the blob's bytes to out; ENOTFOUND when absent. */
 int store_blob_get(struct store *st, const char *sha_hex, struct buf *out, struct err *err);
 

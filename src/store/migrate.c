@@ -1,0 +1,194 @@
+/* Schema migrations (DESIGN.md §2): a table of numbered steps, applied at store_open in order,
+ * each in its own BEGIN IMMEDIATE transaction that also sets PRAGMA user_version and records the
+ * step in schema_migrations. A database already at the newest version gets nothing applied. Never
+ * edit a released step: append a new one. A database newer than this build is refused, since
+ * older code could corrupt columns it does not know. */
+#include "store_private.h"
+
+#include <stdio.h>
+
+#include "util/clock.h"
+#include "util/log.h"
+
+struct migration {
+	int version;
+	const char *name;
+	const char *sql; /* one or more statements */
+};
+
+/* Conventions: names and addresses COLLATE NOCASE (domains and the domain part of addresses are
+ * also stored lower-case); times are unix seconds; booleans are 0/1 integers. Mailbox names are
+ * case-sensitive except INBOX, which imap/ normalises (RFC 3501 5.1), so they use BINARY. */
+static const struct migration migrations[] = {
+    {1, "initial schema",
+     "CREATE TABLE schema_migrations ("
+     "  version INTEGER PRIMARY KEY,"
+     "  name TEXT NOT NULL,"
+     "  applied INTEGER NOT NULL"
+     ");"
+     /* Named counters that must survive restarts (e.g. the last UIDVALIDITY handed out). */
+     "CREATE TABLE counters ("
+     "  name TEXT PRIMARY KEY,"
+     "  value INTEGER NOT NULL"
+     ");"
+     "CREATE TABLE domains ("
+     "  id INTEGER PRIMARY KEY,"
+     "  name TEXT NOT NULL UNIQUE COLLATE NOCASE,"
+     "  created INTEGER NOT NULL"
+     ");"
+     "CREATE TABLE accounts ("
+     "  id INTEGER PRIMARY KEY,"
+     "  address TEXT NOT NULL UNIQUE COLLATE NOCASE,"
+     "  domain_id INTEGER NOT NULL REFERENCES domains(id) ON DELETE CASCADE,"
+     "  password_hash TEXT NOT NULL DEFAULT '',"
+     "  quota INTEGER NOT NULL DEFAULT 0," /* bytes; 0 = unlimited */
+     "  used INTEGER NOT NULL DEFAULT 0,"  /* bytes, kept by the messages triggers */
+     "  disabled INTEGER NOT NULL DEFAULT 0,"
+     "  created INTEGER NOT NULL"
+     ");"
+     "CREATE INDEX accounts_domain ON accounts(domain_id);"
+     "CREATE TABLE aliases ("
+     "  id INTEGER PRIMARY KEY,"
+     "  address TEXT NOT NULL UNIQUE COLLATE NOCASE," /* local@domain, or @domain = catch-all */
+     "  domain_id INTEGER NOT NULL REFERENCES domains(id) ON DELETE CASCADE,"
+     "  created INTEGER NOT NULL"
+     ");"
+     "CREATE INDEX aliases_domain ON aliases(domain_id);"
+     "CREATE TABLE alias_targets ("
+     "  alias_id INTEGER NOT NULL REFERENCES aliases(id) ON DELETE CASCADE,"
+     "  target TEXT NOT NULL COLLATE NOCASE,"
+     "  PRIMARY KEY (alias_id, target)"
+     ") WITHOUT ROWID;"
+     "CREATE TABLE mailboxes ("
+     "  id INTEGER PRIMARY KEY,"
+     "  account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
+     "  name TEXT NOT NULL,"
+     "  special_use TEXT," /* \\Sent etc. (RFC 6154), NULL for none */
+     "  subscribed INTEGER NOT NULL DEFAULT 1,"
+     "  uidvalidity INTEGER NOT NULL,"
+     "  uidnext INTEGER NOT NULL DEFAULT 1,"
+     "  highestmodseq INTEGER NOT NULL DEFAULT 1,"
+     "  UNIQUE (account_id, name)"
+     ");"
+     /* Bodies, once per distinct content; refcount counts referencing rows (messages now, queue
+      * entries later) and is kept by triggers. A blob put but never referenced stays at 0 until
+      * housekeeping collects old orphans (created). */
+     "CREATE TABLE blobs ("
+     "  sha256 TEXT PRIMARY KEY," /* lower-case hex */
+     "  size INTEGER NOT NULL,"
+     "  refcount INTEGER NOT NULL DEFAULT 0,"
+     "  created INTEGER NOT NULL,"
+     "  data BLOB NOT NULL" /* last: the large column */
+     ");"
+     "CREATE TABLE messages ("
+     "  id INTEGER PRIMARY KEY,"
+     "  mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,"
+     "  uid INTEGER NOT NULL,"
+     "  modseq INTEGER NOT NULL,"
+     "  flags INTEGER NOT NULL DEFAULT 0,"  /* system flags bitmask */
+     "  keywords TEXT NOT NULL DEFAULT ''," /* space-separated */
+     "  internal_date INTEGER NOT NULL,"
+     "  size INTEGER NOT NULL," /* RFC822.SIZE: header_text + blob */
+     "  blob_sha256 TEXT NOT NULL REFERENCES blobs(sha256),"
+     "  header_text BLOB NOT NULL DEFAULT x''," /* per-recipient Return-Path, Delivered-To... */
+     "  envelope TEXT,"                         /* IMAP ENVELOPE, computed at delivery */
+     "  bodystructure TEXT,"                    /* IMAP BODYSTRUCTURE */
+     "  part_offsets BLOB,"                     /* section → byte ranges in the blob */
+     "  UNIQUE (mailbox_id, uid)"
+     ");"
+     "CREATE INDEX messages_blob ON messages(blob_sha256);"
+     "CREATE INDEX messages_modseq ON messages(mailbox_id, modseq);"
+     "CREATE TRIGGER messages_ins AFTER INSERT ON messages BEGIN"
+     "  UPDATE blobs SET refcount = refcount + 1 WHERE sha256 = NEW.blob_sha256;"
+     "  UPDATE accounts SET used = used + NEW.size"
+     "    WHERE id = (SELECT account_id FROM mailboxes WHERE id = NEW.mailbox_id);"
+     "END;"
+     "CREATE TRIGGER messages_del AFTER DELETE ON messages BEGIN"
+     "  UPDATE blobs SET refcount = refcount - 1 WHERE sha256 = OLD.blob_sha256;"
+     "  DELETE FROM blobs WHERE sha256 = OLD.blob_sha256 AND refcount <= 0;"
+     "  UPDATE accounts SET used = max(used - OLD.size, 0)"
+     "    WHERE id = (SELECT account_id FROM mailboxes WHERE id = OLD.mailbox_id);"
+     "END;"},
+};
+
+#define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
+
+int
+store_migrate_latest(void)
+{
+	return migrations[N_MIGRATIONS - 1].version;
+}
+
+static int
+store_migrate_version(sqlite3 *db, int *v_r, struct err *err)
+{
+	int64_t v = 0;
+	if (store_db_query_int(db, "PRAGMA user_version", NULL, NULL, &v, err) < 0)
+		return -1;
+	*v_r = (int)v;
+	return 0;
+}
+
+/* Applies one step unless another process did it first. */
+static int
+store_migrate_one(sqlite3 *db, const struct migration *m, struct err *err)
+{
+	if (store_db_exec(db, "BEGIN IMMEDIATE", err) < 0)
+		return -1;
+	int cur;
+	if (store_migrate_version(db, &cur, err) < 0)
+		goto fail;
+	if (cur >= m->version) {
+		(void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return 0;
+	}
+	if (sqlite3_exec(db, m->sql, NULL, NULL, NULL) != SQLITE_OK) {
+		store_db_fail(db, err, "migration");
+		goto fail;
+	}
+	sqlite3_stmt *stmt;
+	if (store_db_prepare(
+	        db, "INSERT INTO schema_migrations (version, name, applied) VALUES (?1, ?2, ?3)",
+	        &stmt, err) < 0)
+		goto fail;
+	sqlite3_bind_int(stmt, 1, m->version);
+	sqlite3_bind_text(stmt, 2, m->name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 3, clock_now());
+	int rc = store_db_step_done(db, stmt, err, "migration-record");
+	sqlite3_finalize(stmt);
+	if (rc < 0)
+		goto fail;
+	char sql[64];
+	(void)snprintf(sql, sizeof sql, "PRAGMA user_version = %d", m->version);
+	if (store_db_exec(db, sql, err) < 0)
+		goto fail;
+	if (store_db_exec(db, "COMMIT", err) < 0)
+		goto fail;
+	log_info("store - migrated version=%d name=\"%s\"", m->version, m->name);
+	return 0;
+fail:
+	(void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+int
+store_migrate(sqlite3 *db, int *version_r, struct err *err)
+{
+	int cur;
+	if (store_migrate_version(db, &cur, err) < 0)
+		return -1;
+	if (cur > store_migrate_latest()) {
+		log_error("store - schema-too-new version=%d known=%d", cur,
+		          store_migrate_latest());
+		return err_set(err, STORE_EINTERNAL,
+		               "database schema version %d is newer than this program (%d)", cur,
+		               store_migrate_latest());
+	}
+	for (size_t i = 0; i < N_MIGRATIONS; i++) {
+		if (migrations[i].version <= cur)
+			continue;
+		if (store_migrate_one(db, &migrations[i], err) < 0)
+			return -1;
+	}
+	return store_migrate_version(db, version_r, err);
+}
