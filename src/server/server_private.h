@@ -1,0 +1,68 @@
+/* Shared pieces of the daemon, private to src/server/: the listener descriptions handed to the
+ * connection drivers, the drivers themselves (one thread per connection, the only code that
+ * touches client sockets; STYLE.md B.1) and the libmicrohttpd glue. */
+#ifndef LIGHTR_SERVER_PRIVATE_H
+#define LIGHTR_SERVER_PRIVATE_H
+
+#include <openssl/ssl.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "net/conn.h"
+#include "net/pool.h"
+#include "util/err.h"
+
+#ifndef LIGHTR_VERSION
+#define LIGHTR_VERSION "0.1.0"
+#endif
+
+/* Per-IP counting classes (net_service.kind): SMTP and IMAP clients are counted apart. */
+enum server_kind {
+	SERVER_KIND_SMTP,
+	SERVER_KIND_IMAP,
+};
+
+/* One bound SMTP or IMAP listener; lives from start-up until server_run returns. */
+struct server_listener {
+	enum listener_role role;
+	const char *name;     /* config_role_name(role): "mx", "imaps", ... */
+	bool implicit_tls;    /* handshake before the greeting (submissions, imaps) */
+	bool starttls;        /* STARTTLS offered before TLS (submission, imap) */
+	SSL_CTX *tls;         /* shared server context */
+	const char *hostname; /* start-up value (not reloadable): greetings and replies */
+	char busy_reply[320]; /* sent when over a connection limit (plaintext listeners) */
+};
+
+/* Connection ids: 8 random hex digits, enough to follow one session through the log. */
+#define SERVER_ID_LEN 9
+void server_conn_id(char out[SERVER_ID_LEN]);
+
+/* True once SIGTERM/SIGINT was received: drivers that see EOF say goodbye with a "shutting down"
+ * reply, because the daemon shuts down the read side of lingering sessions first. */
+bool server_is_stopping(void);
+
+/* Session drivers (net_conn_fn): arg is the struct server_listener. Each logs its connect and
+ * disconnect lines, reads its timeouts and hostname from config_current() at session start. */
+void server_smtp_conn(struct conn *c, void *arg);
+void server_imap_conn(struct conn *c, void *arg);
+
+/* ---- HTTP (libmicrohttpd) ---- */
+struct server_http;
+struct server_http_opts {
+	int fd;               /* bound listening socket; owned by the HTTP server from now on */
+	const char *listener; /* for logs: the listener address */
+	bool tls;
+	const char *cert_pem, *key_pem;  /* PEM text (not paths), when tls */
+	unsigned max_connections;        /* MHD_OPTION_CONNECTION_LIMIT */
+	unsigned max_connections_per_ip; /* MHD_OPTION_PER_IP_CONNECTION_LIMIT */
+	unsigned timeout_s;              /* idle connection timeout */
+};
+/* Starts a daemon with its own threads on o->fd. Returns NULL with the reason in err. */
+struct server_http *server_http_start(const struct server_http_opts *o, struct err *err);
+/* Stops accepting, ends its connections, joins its threads, closes the socket; accepts NULL and
+ * sets *hp = NULL. */
+void server_http_stop(struct server_http **hp);
+
+#endif
