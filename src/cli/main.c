@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli_private.h"
+#include "util/log.h"
 
 static const struct cli_sub commands[] = {
     {"serve", cmd_serve, "run the server"},
@@ -77,6 +78,10 @@ main(int argc, char **argv)
 	}
 	if (strcmp(name, "--version") == 0)
 		name = "version";
+	/* Administrative commands report their result on stdout and problems on stderr; the
+	 * store's info-level lines are for the server log, not for the operator's terminal. */
+	if (strcmp(name, "serve") != 0)
+		log_set_level(LOG_WARN);
 	int rc = -1;
 	for (const struct cli_sub *s = commands; s->name; s++)
 		if (strcmp(s->name, name) == 0)

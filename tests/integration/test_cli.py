@@ -92,7 +92,9 @@ def test_domains(lightr_bin, cfg):
     ok(run(lightr_bin, "domain", "add", "second.example", config=cfg))
     fails(run(lightr_bin, "domain", "add", "example.com", config=cfg), 1, "example.com")
     for bad in ("localhost", "exa mple.com", "-x.example", "a..b.example", "x" * 64 + ".example"):
-        fails(run(lightr_bin, "domain", "add", bad, config=cfg), 1, "not a valid domain")
+        fails(run(lightr_bin, "domain", "add", "--", bad, config=cfg), 1, "not a valid domain")
+    # a leading dash without "--" is an unknown option: usage error
+    fails(run(lightr_bin, "domain", "add", "-x.example", config=cfg), 2, "unknown option")
     out = ok(run(lightr_bin, "domain", "list", config=cfg))
     assert out.splitlines()[0].split() == ["DOMAIN", "ACCOUNTS", "ALIASES", "CREATED"]
     assert [l.split()[0] for l in out.splitlines()[1:]] == ["example.com", "second.example"]
@@ -154,7 +156,7 @@ def test_accounts(lightr_bin, cfg):
     bob = ok(run(lightr_bin, "account", "show", "bob@example.com", config=cfg))
     assert "quota:    1GiB" in bob
     lst = ok(run(lightr_bin, "account", "list", "example.com", config=cfg))
-    assert [l.split()[0] for l in lst.splitlines()[1:]] == ["alice@example.com", "bob@example.com"]
+    assert [l.split()[0] for l in lst.splitlines()[1:]] == ["alice@example.com", "Bob@example.com"]
     old = stored_hash(cfg, "alice@example.com")
     ok(run(lightr_bin, "account", "passwd", "alice@example.com", "--password-stdin", config=cfg,
            stdin="another-password\r\n"))
