@@ -1,13 +1,21 @@
-/* Unit tests for src/util: buf, slice, arena, strconv, base64, err, log escaping, rand. */
+/* Unit tests for src/util: buf, slice, arena, strconv, base64, err, log, rand, clock, xalloc,
+ * privs. */
+#include <errno.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "test.h"
 #include "util/arena.h"
 #include "util/base64.h"
 #include "util/buf.h"
+#include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/privs.h"
 #include "util/rand.h"
 #include "util/strconv.h"
 #include "util/xalloc.h"
@@ -272,6 +280,107 @@ test_rand(void)
 	CHECK(p == NULL);
 }
 
+/* Lines go to the configured fd, one write each, filtered by level, with the errno text. */
+static void
+test_log_lines(void)
+{
+	int fds[2];
+	CHECK_INT(pipe(fds), 0);
+	log_set_fd(fds[1]);
+	log_set_level(LOG_INFO);
+	log_debug("smtp %s hidden", "S1");
+	log_info("smtp %s connect client=%s", "S1", "127.0.0.1");
+	log_set_level(LOG_WARN);
+	log_info("smtp %s also-hidden", "S1");
+	errno = ENOENT;
+	log_msg_errno(LOG_ERROR, "store - open path=%s", "/x");
+	log_set_fd(2);
+	log_set_level(LOG_INFO);
+	close(fds[1]);
+	char got[1024];
+	ssize_t n = read(fds[0], got, sizeof got - 1);
+	close(fds[0]);
+	CHECK(n > 0);
+	got[n > 0 ? n : 0] = '\0';
+	/* "YYYY-MM-DDTHH:MM:SS.mmmZ level component id event key=value" */
+	const char *l1 = got, *l2 = strchr(got, '\n');
+	CHECK(l2 != NULL && strchr(l2 + 1, '\n') != NULL && strchr(l2 + 1, '\n')[1] == '\0');
+	CHECK(strlen(l1) > 25 && l1[4] == '-' && l1[10] == 'T' && l1[23] == 'Z');
+	CHECK(strncmp(l1 + 25, "info smtp S1 connect client=127.0.0.1\n", 38) == 0);
+	CHECK(l2 != NULL && strncmp(l2 + 26, "error store - open path=/x error=\"", 34) == 0);
+	CHECK(strstr(got, "hidden") == NULL);
+	CHECK_STR(log_level_name(LOG_ERROR), "error");
+}
+
+static void
+test_clock(void)
+{
+	int64_t a = clock_mono_ms();
+	struct timespec ts = {0, 20 * 1000 * 1000};
+	nanosleep(&ts, NULL);
+	int64_t b = clock_mono_ms();
+	CHECK(b - a >= 20);
+	int64_t now = clock_now(), t = (int64_t)time(NULL);
+	CHECK(now >= t - 1 && now <= t + 1);
+}
+
+static void
+test_xalloc(void)
+{
+	char *s = xstrndup("abcdef", 3);
+	CHECK_STR(s, "abc");
+	s = xrealloc(s, 100);
+	CHECK_STR(s, "abc");
+	x_free(&s);
+	CHECK(s == NULL);
+	x_free(&s); /* NULL is accepted */
+	int *z = xcalloc(16, sizeof *z);
+	for (int i = 0; i < 16; i++)
+		CHECK_INT(z[i], 0);
+	x_free(&z);
+	char *d = xstrdup("");
+	CHECK_STR(d, "");
+	x_free(&d);
+}
+
+static void
+test_privs(void)
+{
+	uid_t uid;
+	gid_t gid;
+	struct err err = {0};
+	CHECK_INT(privs_lookup("no-such-user-lightr", &uid, &gid, &err), -1);
+	CHECK(strstr(err.msg, "no-such-user-lightr") != NULL);
+	CHECK_INT(privs_lookup("root", &uid, &gid, &err), 0);
+	CHECK_INT(uid, 0);
+	char dir[] = "/tmp/lightr-privs-XXXXXX";
+	CHECK(mkdtemp(dir) != NULL);
+	char *sub = xasprintf("%s/data", dir);
+	CHECK_INT(privs_mkdir(sub, &err), 0);
+	CHECK_INT(privs_mkdir(sub, &err), 0); /* existing: fine */
+	struct stat st;
+	CHECK_INT(stat(sub, &st), 0);
+	CHECK_INT(st.st_mode & 0777, 0750);
+	if (geteuid() == 0 && privs_lookup("nobody", &uid, &gid, &err) == 0) {
+		CHECK_INT(privs_chown_tree(dir, uid, gid, &err), 0);
+		CHECK_INT(stat(sub, &st), 0);
+		CHECK_INT(st.st_uid, uid);
+		pid_t pid = fork();
+		if (pid == 0) {
+			/* In the child: drop, then root must be gone for good. */
+			if (privs_drop(uid, gid, &err) < 0)
+				_exit(2);
+			_exit(setuid(0) == 0 || geteuid() != uid ? 3 : 0);
+		}
+		int status = -1;
+		CHECK_INT(waitpid(pid, &status, 0), pid);
+		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	rmdir(sub);
+	rmdir(dir);
+	x_free(&sub);
+}
+
 int
 main(void)
 {
@@ -285,5 +394,9 @@ main(void)
 	RUN(test_err);
 	RUN(test_log_escape);
 	RUN(test_rand);
+	RUN(test_log_lines);
+	RUN(test_clock);
+	RUN(test_xalloc);
+	RUN(test_privs);
 	return test_done("util");
 }
