@@ -54,6 +54,25 @@ server_conn_id(char out[SERVER_ID_LEN])
 	hex_encode(b, sizeof b, out);
 }
 
+const char *
+server_tls_begin(const char *component, const char *id, struct conn *c, SSL_CTX *ctx,
+                 struct conn_lines *discard, int timeout_ms)
+{
+	size_t dropped = 0;
+	const char *what = discard ? "starttls" : "tls";
+	int rc = conn_start_tls(c, ctx, discard, conn_deadline(timeout_ms), &dropped);
+	if (dropped)
+		log_info("%s %s starttls-discard bytes=%zu (plaintext pipelined after STARTTLS)",
+		         component, id, dropped);
+	if (rc < 0) {
+		log_info("%s %s tls-failed error=\"%s\"", component, id, c->err);
+		return "tls-failed";
+	}
+	log_info("%s %s %s version=%s cipher=%s", component, id, what, conn_tls_version(c),
+	         conn_tls_cipher(c));
+	return NULL;
+}
+
 struct daemon {
 	struct config *cfg; /* start-up config: the source of every non-reloadable value */
 	SSL_CTX *tls;

@@ -142,19 +142,10 @@ imap_conn_command(struct imap_conn_drv *d, struct slice line)
 		}
 		if (imap_conn_send(d, "%s OK Begin TLS negotiation now", t) < 0)
 			return "error";
-		size_t dropped = 0;
-		rc = conn_start_tls(d->c, d->l->tls, &d->lines, conn_deadline(d->timeout_ms),
-		                    &dropped);
-		if (dropped)
-			log_info("imap %s starttls-discard bytes=%zu (plaintext pipelined after "
-			         "STARTTLS)",
-			         d->id, dropped);
-		if (rc < 0) {
-			log_info("imap %s tls-failed error=\"%s\"", d->id, d->c->err);
-			return "tls-failed";
-		}
-		log_info("imap %s starttls version=%s cipher=%s", d->id, conn_tls_version(d->c),
-		         conn_tls_cipher(d->c));
+		const char *why =
+		    server_tls_begin("imap", d->id, d->c, d->l->tls, &d->lines, d->timeout_ms);
+		if (why)
+			return why;
 		break;
 	case IMAP_CONN_V_LATER:
 		/* A synchronizing literal is never answered with "+", so the client does not send
@@ -170,12 +161,10 @@ static const char *
 imap_conn_session(struct imap_conn_drv *d)
 {
 	if (d->l->implicit_tls) {
-		if (conn_start_tls(d->c, d->l->tls, NULL, conn_deadline(d->timeout_ms), NULL) < 0) {
-			log_info("imap %s tls-failed error=\"%s\"", d->id, d->c->err);
-			return "tls-failed";
-		}
-		log_info("imap %s tls version=%s cipher=%s", d->id, conn_tls_version(d->c),
-		         conn_tls_cipher(d->c));
+		const char *why =
+		    server_tls_begin("imap", d->id, d->c, d->l->tls, NULL, d->timeout_ms);
+		if (why)
+			return why;
 	}
 	if (imap_conn_send(d, "* OK [CAPABILITY %s] Lightr ready", imap_conn_caps(d)) < 0)
 		return "error";

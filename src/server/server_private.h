@@ -39,6 +39,12 @@ struct server_listener {
 #define SERVER_ID_LEN 9
 void server_conn_id(char out[SERVER_ID_LEN]);
 
+/* TLS on a session: the implicit handshake (discard NULL) or the STARTTLS upgrade, which empties
+ * discard first (CVE-2011-0411). Logs "<component> <id> tls|starttls version=.. cipher=..", or
+ * the failure. NULL on success, else the disconnect reason. */
+const char *server_tls_begin(const char *component, const char *id, struct conn *c, SSL_CTX *ctx,
+                             struct conn_lines *discard, int timeout_ms);
+
 /* True once SIGTERM/SIGINT was received: drivers that see EOF say goodbye with a "shutting down"
  * reply, because the daemon shuts down the read side of lingering sessions first. */
 bool server_is_stopping(void);

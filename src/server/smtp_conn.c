@@ -150,19 +150,10 @@ smtp_conn_command(struct smtp_conn_drv *d, struct slice line)
 		}
 		if (smtp_conn_reply(d, "220 2.0.0 Ready to start TLS") < 0)
 			return "error";
-		size_t dropped = 0;
-		rc = conn_start_tls(d->c, d->l->tls, &d->lines, conn_deadline(d->timeout_ms),
-		                    &dropped);
-		if (dropped)
-			log_info("smtp %s starttls-discard bytes=%zu (plaintext pipelined after "
-			         "STARTTLS)",
-			         d->id, dropped);
-		if (rc < 0) {
-			log_info("smtp %s tls-failed error=\"%s\"", d->id, d->c->err);
-			return "tls-failed";
-		}
-		log_info("smtp %s starttls version=%s cipher=%s", d->id, conn_tls_version(d->c),
-		         conn_tls_cipher(d->c));
+		const char *why =
+		    server_tls_begin("smtp", d->id, d->c, d->l->tls, &d->lines, d->timeout_ms);
+		if (why)
+			return why;
 		/* RFC 3207 §4.2: the client starts over with EHLO; we keep no other state. */
 		break;
 	case SMTP_CONN_V_LATER:
@@ -177,12 +168,10 @@ static const char *
 smtp_conn_session(struct smtp_conn_drv *d)
 {
 	if (d->l->implicit_tls) {
-		if (conn_start_tls(d->c, d->l->tls, NULL, conn_deadline(d->timeout_ms), NULL) < 0) {
-			log_info("smtp %s tls-failed error=\"%s\"", d->id, d->c->err);
-			return "tls-failed";
-		}
-		log_info("smtp %s tls version=%s cipher=%s", d->id, conn_tls_version(d->c),
-		         conn_tls_cipher(d->c));
+		const char *why =
+		    server_tls_begin("smtp", d->id, d->c, d->l->tls, NULL, d->timeout_ms);
+		if (why)
+			return why;
 	}
 	if (smtp_conn_reply(d, "220 %s ESMTP Lightr", d->hostname) < 0)
 		return "error";
