@@ -21,19 +21,21 @@ static const struct {
     {"Trash", "\\Trash"}, {"Junk", "\\Junk"}, {"Archive", "\\Archive"},
 };
 
-enum account_field { ACCOUNT_PASSWORD, ACCOUNT_DISABLED, ACCOUNT_QUOTA };
+enum account_field { ACCOUNT_PASSWORD, ACCOUNT_DISABLED, ACCOUNT_QUOTA, ACCOUNT_DOMAIN_ADMIN };
 
 /* One UPDATE per settable field; ?1 is the new value, ?2 the address. */
 static const char *const account_set_sql[] = {
     [ACCOUNT_PASSWORD] = "UPDATE accounts SET password_hash = ?1 WHERE address = ?2",
     [ACCOUNT_DISABLED] = "UPDATE accounts SET disabled = ?1 WHERE address = ?2",
     [ACCOUNT_QUOTA] = "UPDATE accounts SET quota = ?1 WHERE address = ?2",
+    [ACCOUNT_DOMAIN_ADMIN] = "UPDATE accounts SET domain_admin = ?1 WHERE address = ?2",
 };
 
 static const char *const account_field_names[] = {
     [ACCOUNT_PASSWORD] = "password",
     [ACCOUNT_DISABLED] = "disabled",
     [ACCOUNT_QUOTA] = "quota",
+    [ACCOUNT_DOMAIN_ADMIN] = "domain_admin",
 };
 
 struct account_args {
@@ -145,8 +147,8 @@ store_account_add(struct store *st, const char *address, const char *password_ha
 }
 
 #define ACCOUNT_COLS                                                                               \
-	"SELECT a.id, a.address, d.name, a.password_hash, a.quota, a.used, a.disabled, a.created"  \
-	" FROM accounts a JOIN domains d ON a.domain_id = d.id"
+	"SELECT a.id, a.address, d.name, a.password_hash, a.quota, a.used, a.disabled, a.created," \
+	" a.domain_admin FROM accounts a JOIN domains d ON a.domain_id = d.id"
 
 static void
 account_from_row(sqlite3_stmt *stmt, struct store_account *a)
@@ -159,6 +161,7 @@ account_from_row(sqlite3_stmt *stmt, struct store_account *a)
 	a->used = (uint64_t)sqlite3_column_int64(stmt, 5);
 	a->disabled = sqlite3_column_int(stmt, 6) != 0;
 	a->created = sqlite3_column_int64(stmt, 7);
+	a->domain_admin = sqlite3_column_int(stmt, 8) != 0;
 }
 
 int
@@ -306,6 +309,13 @@ store_account_set_quota(struct store *st, const char *address, uint64_t quota, s
 	if (account_check_quota(quota, err) < 0)
 		return -1;
 	struct account_args a = {.field = ACCOUNT_QUOTA, .ival = (int64_t)quota};
+	return account_set(st, address, &a, err);
+}
+
+int
+store_account_set_domain_admin(struct store *st, const char *address, bool admin, struct err *err)
+{
+	struct account_args a = {.field = ACCOUNT_DOMAIN_ADMIN, .ival = admin ? 1 : 0};
 	return account_set(st, address, &a, err);
 }
 

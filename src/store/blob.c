@@ -10,7 +10,11 @@
 #include "util/clock.h"
 #include "util/rand.h"
 
-#define STORE_SHA_HEX 64
+/* Bodies from this size on are inserted as a zeroblob and then written in place with
+ * sqlite3_blob_write: a bound value would make SQLite assemble the whole record in memory first,
+ * a second full copy of up to a gigabyte on the writer thread. */
+#define BLOB_INCREMENTAL_MIN (1024 * 1024)
+#define BLOB_WRITE_CHUNK     (64 * 1024 * 1024)
 
 struct blob_args {
 	const void *data;
@@ -18,38 +22,72 @@ struct blob_args {
 	const char *sha_hex;
 };
 
-/* SHA-256 of data as lower-case hex into out (65 bytes). */
-static int
-blob_sha256(const void *data, size_t len, char out[STORE_SHA_HEX + 1], struct err *err)
+int
+store_blob_sha256(const void *data, size_t len, char out[STORE_SHA_HEX + 1], struct err *err)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int md_len = 0;
-	if (EVP_Digest(data, len, md, &md_len, EVP_sha256(), NULL) != 1 || md_len != 32)
+	if (EVP_Digest(len ? data : "", len, md, &md_len, EVP_sha256(), NULL) != 1 || md_len != 32)
 		return err_set(err, STORE_EINTERNAL, "SHA-256 failed");
 	hex_encode(md, md_len, out);
 	return 0;
+}
+
+/* Fills the zeroblob of row rowid with data. */
+static int
+blob_write(sqlite3 *db, int64_t rowid, const unsigned char *data, size_t len, struct err *err)
+{
+	sqlite3_blob *b;
+	if (sqlite3_blob_open(db, "main", "blobs", "data", rowid, 1, &b) != SQLITE_OK)
+		return store_db_fail(db, err, "blob-open");
+	int ret = 0;
+	for (size_t off = 0; off < len && ret == 0;) {
+		size_t n = len - off < BLOB_WRITE_CHUNK ? len - off : BLOB_WRITE_CHUNK;
+		if (sqlite3_blob_write(b, data + off, (int)n, (int)off) != SQLITE_OK)
+			ret = store_db_fail(db, err, "blob-write");
+		off += n;
+	}
+	if (sqlite3_blob_close(b) != SQLITE_OK && ret == 0)
+		ret = store_db_fail(db, err, "blob-close");
+	return ret;
+}
+
+int
+store_tx_blob_put(struct store_tx *tx, const char *sha_hex, const void *data, size_t len,
+                  struct err *err)
+{
+	sqlite3 *db = store_tx_db(tx);
+	int limit = sqlite3_limit(db, SQLITE_LIMIT_LENGTH, -1);
+	if (len > (size_t)limit)
+		return err_set(err, STORE_EINVAL, "body of %zu bytes exceeds the store limit of %d",
+		               len, limit);
+	sqlite3_stmt *stmt = store_tx_stmt(tx, STMT_DELIVER_BLOB, err);
+	if (stmt == NULL)
+		return -1;
+	bool incremental = len >= BLOB_INCREMENTAL_MIN;
+	sqlite3_bind_text(stmt, 1, sha_hex, STORE_SHA_HEX, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 2, (int64_t)len);
+	sqlite3_bind_int64(stmt, 3, clock_now());
+	if (incremental)
+		sqlite3_bind_zeroblob64(stmt, 4, len);
+	else /* a NULL pointer would bind SQL NULL; an empty body is a zero-length blob */
+		sqlite3_bind_blob64(stmt, 4, len ? data : "", len, SQLITE_STATIC);
+	if (store_stmt_done(db, stmt, err, "blob-put") < 0) {
+		if (sqlite3_extended_errcode(db) == SQLITE_TOOBIG)
+			err_set(err, STORE_EINVAL, "body of %zu bytes is too large for the store",
+			        len);
+		return -1;
+	}
+	if (!incremental || sqlite3_changes(db) == 0)
+		return 0; /* small, or already stored */
+	return blob_write(db, sqlite3_last_insert_rowid(db), data, len, err);
 }
 
 static int
 blob_put_fn(struct store_tx *tx, void *arg, struct err *err)
 {
 	struct blob_args *a = arg;
-	sqlite3 *db = store_tx_db(tx);
-	sqlite3_stmt *stmt;
-	if (store_db_prepare(
-	        db,
-	        "INSERT INTO blobs (sha256, size, created, data) VALUES (?1, ?2, ?3, ?4)"
-	        " ON CONFLICT (sha256) DO NOTHING",
-	        &stmt, err) < 0)
-		return -1;
-	sqlite3_bind_text(stmt, 1, a->sha_hex, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 2, (int64_t)a->len);
-	sqlite3_bind_int64(stmt, 3, clock_now());
-	/* A NULL pointer would bind SQL NULL; an empty body is a zero-length blob. */
-	sqlite3_bind_blob64(stmt, 4, a->len ? a->data : "", a->len, SQLITE_STATIC);
-	int rc = store_db_step_done(db, stmt, err, "blob-put");
-	sqlite3_finalize(stmt);
-	return rc;
+	return store_tx_blob_put(tx, a->sha_hex, a->data, a->len, err);
 }
 
 int
@@ -57,7 +95,7 @@ store_blob_put(struct store *st, const void *data, size_t len, char sha_hex_r[65
 {
 	if (len > INT64_MAX)
 		return err_set(err, STORE_EINVAL, "blob too large");
-	if (blob_sha256(data, len, sha_hex_r, err) < 0)
+	if (store_blob_sha256(data, len, sha_hex_r, err) < 0)
 		return -1;
 	struct blob_args a = {.data = data, .len = len, .sha_hex = sha_hex_r};
 	return store_write(st, blob_put_fn, &a, err);

@@ -144,12 +144,12 @@ store_db_close(sqlite3 **dbp)
 	*dbp = NULL;
 }
 
-sqlite3 *
-store_db_reader(struct store *st, struct err *err)
+struct store_reader *
+store_db_reader_get(struct store *st, struct err *err)
 {
 	struct store_reader *r = pthread_getspecific(st->reader_key);
 	if (r != NULL && r->st == st)
-		return r->db;
+		return r;
 	sqlite3 *db = store_db_open(st->path, true, err);
 	if (db == NULL)
 		return NULL;
@@ -164,7 +164,14 @@ store_db_reader(struct store *st, struct err *err)
 	pthread_mutex_unlock(&st->mu);
 	if (pthread_setspecific(st->reader_key, r) != 0)
 		log_panic("store - pthread_setspecific failed");
-	return db;
+	return r;
+}
+
+sqlite3 *
+store_db_reader(struct store *st, struct err *err)
+{
+	struct store_reader *r = store_db_reader_get(st, err);
+	return r ? r->db : NULL;
 }
 
 void
@@ -184,6 +191,7 @@ store_thread_done(struct store *st)
 	if (r->next)
 		r->next->prev = r->prev;
 	pthread_mutex_unlock(&st->mu);
+	store_stmts_finalize(&r->stmts);
 	store_db_close(&r->db);
 	free(r);
 }
@@ -217,7 +225,6 @@ store_open(const char *path, struct store **st_r, struct err *err)
 	st->path = xstrdup(path);
 	pthread_mutex_init(&st->mu, NULL);
 	pthread_cond_init(&st->work_cv, NULL);
-	pthread_cond_init(&st->done_cv, NULL);
 	if (pthread_key_create(&st->reader_key, NULL) != 0)
 		log_panic("store - pthread_key_create failed");
 	st->wdb = store_db_open(path, false, err);
@@ -245,17 +252,18 @@ store_close(struct store **stp)
 		return;
 	*stp = NULL;
 	store_writer_stop(st);
+	store_stmts_finalize(&st->wstmts);
 	store_db_close(&st->wdb);
 	struct store_reader *r = st->readers;
 	while (r) {
 		struct store_reader *next = r->next;
+		store_stmts_finalize(&r->stmts);
 		store_db_close(&r->db);
 		free(r);
 		r = next;
 	}
 	pthread_setspecific(st->reader_key, NULL);
 	pthread_key_delete(st->reader_key);
-	pthread_cond_destroy(&st->done_cv);
 	pthread_cond_destroy(&st->work_cv);
 	pthread_mutex_destroy(&st->mu);
 	free(st->path);

@@ -109,6 +109,55 @@ static const struct migration migrations[] = {
      "  UPDATE accounts SET used = max(used - OLD.size, 0)"
      "    WHERE id = (SELECT account_id FROM mailboxes WHERE id = OLD.mailbox_id);"
      "END;"},
+    /* Domain admins (may send as any address of their domain) and the outbound queue: one
+     * queue_messages row per accepted message (envelope, DSN parameters, the header prepended
+     * for the outbound copy, the shared body) and one queue_rcpts row per remote recipient,
+     * which carries the scheduling state. status: 'queued' (due at next_attempt), 'deferred'
+     * (temporary failure, due at next_attempt), 'delivering' (taken by a worker; back to
+     * 'queued' at start-up), and the final 'delivered', 'bounced', 'expired'. */
+    {2, "domain admins, outbound queue",
+     "ALTER TABLE accounts ADD COLUMN domain_admin INTEGER NOT NULL DEFAULT 0;"
+     "CREATE TABLE queue_messages ("
+     "  id INTEGER PRIMARY KEY,"
+     "  created INTEGER NOT NULL,"
+     "  mail_from TEXT NOT NULL,"               /* '' = null sender */
+     "  auth_user TEXT,"                        /* account that submitted it; NULL when relayed */
+     "  ret TEXT,"                              /* DSN RET (RFC 3461 4.3): FULL, HDRS or NULL */
+     "  envid TEXT,"                            /* DSN ENVID (RFC 3461 4.4), xtext-decoded */
+     "  requiretls INTEGER NOT NULL DEFAULT 0," /* RFC 8689 */
+     "  smtputf8 INTEGER NOT NULL DEFAULT 0,"   /* RFC 6531 */
+     "  eightbit INTEGER NOT NULL DEFAULT 0,"   /* BODY=8BITMIME (RFC 6152) */
+     "  size INTEGER NOT NULL,"                 /* header_text + blob: SIZE= when relaying */
+     "  header_text BLOB NOT NULL DEFAULT x''," /* prepended to the body (Received, DKIM) */
+     "  blob_sha256 TEXT NOT NULL REFERENCES blobs(sha256)"
+     ");"
+     "CREATE INDEX queue_messages_blob ON queue_messages(blob_sha256);"
+     "CREATE TABLE queue_rcpts ("
+     "  id INTEGER PRIMARY KEY,"
+     "  msg_id INTEGER NOT NULL REFERENCES queue_messages(id) ON DELETE CASCADE,"
+     "  rcpt TEXT NOT NULL COLLATE NOCASE,"
+     "  domain TEXT NOT NULL COLLATE NOCASE," /* lower-case; the destination to schedule by */
+     "  notify TEXT,"                         /* DSN NOTIFY (RFC 3461 4.1) or NULL */
+     "  orcpt TEXT,"                          /* DSN ORCPT (RFC 3461 4.2) or NULL */
+     "  status TEXT NOT NULL DEFAULT 'queued',"
+     "  attempts INTEGER NOT NULL DEFAULT 0,"
+     "  next_attempt INTEGER NOT NULL," /* unix seconds */
+     "  last_attempt INTEGER,"
+     "  last_error TEXT," /* the remote reply or local reason of the last failure */
+     "  last_dsn TEXT,"   /* enhanced status code of the last attempt (RFC 3463) */
+     "  relay TEXT,"      /* host[ip]:port of the last attempt */
+     "  created INTEGER NOT NULL"
+     ");"
+     "CREATE INDEX queue_rcpts_msg ON queue_rcpts(msg_id);"
+     "CREATE INDEX queue_rcpts_due ON queue_rcpts(status, next_attempt);"
+     "CREATE INDEX queue_rcpts_domain ON queue_rcpts(domain, status);"
+     "CREATE TRIGGER queue_messages_ins AFTER INSERT ON queue_messages BEGIN"
+     "  UPDATE blobs SET refcount = refcount + 1 WHERE sha256 = NEW.blob_sha256;"
+     "END;"
+     "CREATE TRIGGER queue_messages_del AFTER DELETE ON queue_messages BEGIN"
+     "  UPDATE blobs SET refcount = refcount - 1 WHERE sha256 = OLD.blob_sha256;"
+     "  DELETE FROM blobs WHERE sha256 = OLD.blob_sha256 AND refcount <= 0;"
+     "END;"},
 };
 
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])

@@ -77,6 +77,7 @@ struct store_account {
 	uint64_t quota;      /* bytes; 0 = unlimited */
 	uint64_t used;       /* bytes stored in its mailboxes */
 	bool disabled;
+	bool domain_admin; /* may send as any address of its domain */
 	int64_t created;
 };
 /* Creates the account and its mailboxes INBOX, Sent (\Sent), Drafts (\Drafts), Trash (\Trash),
@@ -140,6 +141,109 @@ int store_blob_put(struct store *st, const void *data, size_t len, char sha_hex_
                    struct err *err);
 /* Appends the blob's bytes to out; ENOTFOUND when absent. */
 int store_blob_get(struct store *st, const char *sha_hex, struct buf *out, struct err *err);
+
+/* ---- recipients (SMTP RCPT, DESIGN.md §7) ----
+ * Resolution of one address, in this order: our domain? (no: STORE_RCPT_REMOTE); an account with
+ * that address; an alias with that address; with sub-addressing (sep != '\0') "local+tag@d" is
+ * tried as "local@d" for both; then the catch-all "@domain". Local parts and domains compare
+ * without regard to ASCII case. Alias targets are expanded recursively (depth 8, at most
+ * STORE_RCPT_MAX_TARGETS results, loops ignored); a target in a domain we do not serve becomes a
+ * remote result (forwarding). */
+#define STORE_RCPT_MAX_TARGETS 100
+enum store_rcpt_status {
+	STORE_RCPT_OK,
+	STORE_RCPT_REMOTE,    /* the domain is not ours */
+	STORE_RCPT_UNKNOWN,   /* our domain, no such account/alias/catch-all (550 5.1.1) */
+	STORE_RCPT_DISABLED,  /* an account it resolves to is disabled (550 5.2.1) */
+	STORE_RCPT_OVER_QUOTA /* an account it resolves to is over quota (452 4.2.2) */
+};
+struct store_rcpt_target {
+	char *address; /* account address as stored (local result) or the remote address */
+	bool remote;
+};
+struct store_rcpt {
+	enum store_rcpt_status status;
+	/* OK, and also DISABLED/OVER_QUOTA (the whole expansion, so a caller may still deliver
+	 * past a soft quota): one or more; REMOTE/UNKNOWN: none. Heap-owned. */
+	struct store_rcpt_target *targets;
+	size_t n_targets;
+	char *problem; /* for DISABLED/OVER_QUOTA: the account concerned */
+};
+/* size_hint: expected message size (0 unknown); an account is over quota when quota != 0 and
+ * used + size_hint >= quota. An alias target in our domain that resolves to nothing is dropped
+ * (and logged); an address whose expansion is empty is UNKNOWN. */
+int store_rcpt_resolve(struct store *st, const char *address, char sep, uint64_t size_hint,
+                       struct store_rcpt *r_r, struct err *err);
+void store_rcpt_deinit(struct store_rcpt *r);
+/* May account send as addr? True for the account's own address (and its +tag forms with sep),
+ * for an alias that has the account among its direct targets, and, when the account is a domain
+ * admin, for any address in the account's domain. Comparison ignores ASCII case. */
+int store_sender_allowed(struct store *st, const char *account, const char *addr, char sep,
+                         bool *ok_r, struct err *err);
+int store_account_set_domain_admin(struct store *st, const char *address, bool admin,
+                                   struct err *err);
+
+/* ---- delivery (DESIGN.md §2, §7) ----
+ * One durable transaction: the body stored once (blob by SHA-256), a message row in the INBOX of
+ * every local account (next UID, new MODSEQ, UIDNEXT and HIGHESTMODSEQ advanced, used bytes
+ * counted), and for remote recipients one outbound queue message with its recipients. */
+struct store_local_rcpt {
+	const char *account; /* account address (store_rcpt_target.address) */
+	const char *header;  /* per-recipient header text prepended to the body (Return-Path,
+	                      * Delivered-To, Received), CRLF-terminated lines */
+	size_t header_len;
+};
+struct store_remote_rcpt {
+	const char *address;
+	const char *notify; /* DSN NOTIFY or NULL */
+	const char *orcpt;  /* DSN ORCPT or NULL */
+};
+struct store_delivery {
+	const unsigned char *body; /* exactly the received bytes */
+	size_t body_len;
+	int64_t internal_date; /* unix seconds */
+	const struct store_local_rcpt *local;
+	size_t n_local;
+	/* outbound queue part (n_remote may be 0) */
+	const char *mail_from;   /* "" null sender */
+	const char *auth_user;   /* account that submitted it, or NULL */
+	const char *ret, *envid; /* DSN; may be NULL */
+	bool requiretls, smtputf8, eightbit;
+	const char *queue_header; /* header text prepended for the outbound copy (Received) */
+	size_t queue_header_len;
+	const struct store_remote_rcpt *remote;
+	size_t n_remote;
+};
+/* Durable on 0; *queue_id_r (may be NULL) gets the queue message id, or 0 when n_remote == 0.
+ * ENOTFOUND when an account vanished meanwhile (nothing is stored then). EINVAL without any
+ * recipient, or for a body above the backend's limit (SQLite: 10^9 bytes). */
+int store_deliver(struct store *st, const struct store_delivery *d, int64_t *queue_id_r,
+                  struct err *err);
+
+/* One stored message, for tests, the CLI and later IMAP: header_text followed by the body is the
+ * message as the client sees it. */
+struct store_message {
+	int64_t id;
+	uint32_t uid;
+	uint64_t modseq;
+	int64_t internal_date;
+	uint64_t size;
+	char blob_sha256[65];
+	struct buf header_text;
+};
+/* Messages of a mailbox of account, by UID. */
+int store_message_list(struct store *st, const char *account, const char *mailbox,
+                       struct store_message **v_r, size_t *n_r, struct err *err);
+void store_message_list_free(struct store_message **vp, size_t n);
+
+/* Outbound queue rows (the outbound issue adds scheduling); for tests and "queue list". */
+struct store_queue_rcpt {
+	int64_t msg_id;
+	char *mail_from, *rcpt, *notify, *orcpt, *ret, *envid, *auth_user, *status;
+	bool requiretls;
+};
+int store_queue_list(struct store *st, struct store_queue_rcpt **v_r, size_t *n_r, struct err *err);
+void store_queue_list_free(struct store_queue_rcpt **vp, size_t n);
 
 /* ---- maintenance ---- */
 /* Consistent online copy of the database to dest_path (SQLite backup API) while writers run;

@@ -1,6 +1,7 @@
 /* Internal declarations shared by the files of store/ (never included from another directory,
- * STYLE.md B.3). db.c owns connections and SQL helpers, migrate.c the schema, writer.c the group
- * commit thread; domain.c, account.c, alias.c, mailbox.c and blob.c implement the public API on
+ * STYLE.md B.3). db.c owns connections and SQL helpers, stmt.c the per-connection statement
+ * cache, migrate.c the schema, writer.c the group commit thread; domain.c, account.c, alias.c,
+ * mailbox.c, blob.c, rcpt.c (recipient resolution) and deliver.c implement the public API on
  * top of them. Every write runs on the writer thread through store_write() with the writer's
  * connection (store_tx_db); every read runs on the calling thread's read connection
  * (store_db_reader). */
@@ -23,10 +24,36 @@
 /* The CLI and the server share the file; a writer may wait this long for the other's lock. */
 #define STORE_BUSY_TIMEOUT_MS 10000
 
+/* Statements prepared once per connection and kept until it closes (STYLE.md B.1: tables over
+ * code). The SQL of each id is in stmt.c. Used on the hot paths (recipient lookup, delivery) so
+ * that per-request work is binding and stepping, not parsing SQL. */
+enum store_stmt_id {
+	STMT_READ_BEGIN,
+	STMT_READ_END,
+	STMT_DOMAIN_EXISTS,
+	STMT_RCPT_ACCOUNT,
+	STMT_RCPT_ALIAS,
+	STMT_SENDER_ACCOUNT,
+	STMT_SENDER_ALIAS,
+	STMT_DELIVER_BLOB,
+	STMT_DELIVER_INBOX,
+	STMT_DELIVER_MESSAGE,
+	STMT_DELIVER_QUEUE_MSG,
+	STMT_DELIVER_QUEUE_RCPT,
+	STMT_SAVEPOINT,
+	STMT_RELEASE,
+	STORE_STMT_COUNT
+};
+
+struct store_stmts {
+	sqlite3_stmt *v[STORE_STMT_COUNT]; /* NULL until first use */
+};
+
 /* A read connection owned by one thread; linked into its store so store_close can close it. */
 struct store_reader {
 	struct store *st;
 	sqlite3 *db;
+	struct store_stmts stmts;
 	struct store_reader *prev, *next;
 };
 
@@ -37,6 +64,7 @@ struct store_req {
 	struct err *err; /* the caller's, may be NULL */
 	int result;
 	bool done;
+	pthread_cond_t cv; /* signalled (under store.mu) when done is set */
 	struct store_req *next;
 };
 
@@ -53,12 +81,12 @@ struct store {
 
 	pthread_mutex_t mu;     /* guards everything below */
 	pthread_cond_t work_cv; /* writer waits for requests or stop */
-	pthread_cond_t done_cv; /* callers wait for their request's group to commit */
 	struct store_req *head, *tail;
 	bool stopping;
 	bool writer_started;
 	pthread_t writer;
-	struct store_tx *cur_tx; /* set while the writer runs a group (writer thread only) */
+	struct store_tx *cur_tx;   /* set while the writer runs a group (writer thread only) */
+	struct store_stmts wstmts; /* cached statements of wdb (writer thread only) */
 	uint64_t commits;
 
 	pthread_key_t reader_key; /* → struct store_reader of the calling thread */
@@ -75,6 +103,8 @@ void store_db_close(sqlite3 **dbp);
  * see the writer's uncommitted changes: code running inside a store_write fn reads through
  * store_tx_db instead. */
 sqlite3 *store_db_reader(struct store *st, struct err *err);
+/* The calling thread's reader (opened on first use), for its statement cache; NULL + err. */
+struct store_reader *store_db_reader_get(struct store *st, struct err *err);
 /* Logs the connection's last error and sets err (STORE_EINTERNAL, sqlite3_errmsg). Returns -1. */
 int store_db_fail(sqlite3 *db, struct err *err, const char *op);
 /* sqlite3_exec of one or more statements without result rows. */
@@ -95,6 +125,25 @@ int store_db_query_int(sqlite3 *db, const char *sql, const char *p1, const char 
 int store_db_read_begin(sqlite3 *db, struct err *err);
 void store_db_read_end(sqlite3 *db);
 
+/* ---- stmt.c ---- */
+/* The cached statement id of connection db (prepared on first use); NULL + err on failure. A
+ * statement handed out is reset and has no bindings; give it back with store_stmt_release (or
+ * store_stmt_done) before the next use, also on error paths: a read statement left unreset would
+ * hold its connection's snapshot open. */
+sqlite3_stmt *store_stmt_get(sqlite3 *db, struct store_stmts *c, enum store_stmt_id id,
+                             struct err *err);
+sqlite3_stmt *store_tx_stmt(struct store_tx *tx, enum store_stmt_id id, struct err *err);
+sqlite3_stmt *store_reader_stmt(struct store_reader *r, enum store_stmt_id id, struct err *err);
+/* sqlite3_reset + sqlite3_clear_bindings; accepts NULL. */
+void store_stmt_release(sqlite3_stmt *stmt);
+/* Steps a statement expected to return no row, then releases it; -1 + err otherwise. */
+int store_stmt_done(sqlite3 *db, sqlite3_stmt *stmt, struct err *err, const char *op);
+/* store_db_read_begin/_end with the reader's cached BEGIN and COMMIT. */
+int store_reader_begin(struct store_reader *r, struct err *err);
+void store_reader_end(struct store_reader *r);
+/* Finalizes every cached statement (before the connection closes). */
+void store_stmts_finalize(struct store_stmts *c);
+
 /* ---- migrate.c ---- */
 /* Applies every migration newer than the database's PRAGMA user_version, each in its own
  * BEGIN IMMEDIATE transaction (re-checking the version inside it, so two processes opening at
@@ -110,6 +159,17 @@ void store_writer_stop(struct store *st);
 sqlite3 *store_tx_db(struct store_tx *tx);
 /* Next UIDVALIDITY: max(now, last + 1), persisted in the counters table inside tx. */
 int store_tx_next_uidvalidity(struct store_tx *tx, uint32_t *v_r, struct err *err);
+
+/* ---- blob.c ---- */
+#define STORE_SHA_HEX 64
+/* SHA-256 of data as lower-case hex into out (65 bytes); runs on the caller's thread. */
+int store_blob_sha256(const void *data, size_t len, char out[STORE_SHA_HEX + 1], struct err *err);
+/* Inside tx: stores len bytes of data as blob sha_hex unless it exists (the deduplication). The
+ * bytes are bound in place, never copied by us; large bodies are written straight into the
+ * database pages (incremental blob I/O) so the writer never holds a second full copy. EINVAL
+ * when len exceeds SQLite's length limit. */
+int store_tx_blob_put(struct store_tx *tx, const char *sha_hex, const void *data, size_t len,
+                      struct err *err);
 
 /* ---- names.c ---- */
 /* Validates a domain name (LDH labels, "_" tolerated, 1..63 per label, <= 253) and writes it

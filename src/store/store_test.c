@@ -1,8 +1,9 @@
-/* Unit tests of store/: migrations, CRUD of domains, accounts, aliases, mailboxes and blobs with
- * every error code, the savepoint isolation of store_write, the blob/quota triggers, backup and
- * integrity check. Concurrency (group commit, readers during writes, kill -9) is in
- * writer_test.c. Each test uses a fresh database in a temporary directory. White-box where it
- * helps: the SQL is checked through a separate raw SQLite connection. */
+/* Unit tests of store/: migrations (and the upgrade from version 1), CRUD of domains, accounts,
+ * aliases, mailboxes and blobs with every error code, the savepoint isolation of store_write, the
+ * blob/quota triggers, backup and integrity check. Concurrency (group commit, readers during
+ * writes, kill -9) is in writer_test.c; recipients and delivery are in deliver_test.c. Each test
+ * uses a fresh database in a temporary directory. White-box where it helps: the SQL is checked
+ * through a separate raw SQLite connection. */
 #include <dirent.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -135,6 +136,53 @@ test_migrations(void)
 	CHECK_INT(store_open("/nonexistent-dir/x/lightr.db", &st, &err), -1);
 	CHECK_INT(err.code, STORE_EINTERNAL);
 	CHECK(err.msg[0] != '\0');
+}
+
+/* A database left at version 1 by the previous release is upgraded in place: accounts keep their
+ * rows and get domain_admin = 0, and the queue tables appear. */
+static void
+test_migration_upgrade(void)
+{
+	struct store *st = open_fresh();
+	struct err err = {0};
+	CHECK_INT(store_domain_add(st, "example.com", &err), 0);
+	CHECK_INT(store_account_add(st, "bob@example.com", "h", 7, &err), 0);
+	store_close(&st);
+	sqlite3 *db;
+	CHECK_INT(sqlite3_open(dbpath, &db), SQLITE_OK);
+	CHECK_INT(sqlite3_exec(db,
+	                       "DROP TABLE queue_rcpts; DROP TABLE queue_messages;"
+	                       "ALTER TABLE accounts DROP COLUMN domain_admin;"
+	                       "DELETE FROM schema_migrations WHERE version >= 2;"
+	                       "PRAGMA user_version = 1;",
+	                       NULL, NULL, NULL),
+	          SQLITE_OK);
+	sqlite3_close(db);
+	CHECK_INT(sql_int(dbpath, "PRAGMA user_version"), 1);
+
+	CHECK_INT(store_open(dbpath, &st, &err), 0);
+	if (st == NULL)
+		return;
+	CHECK_INT(store_schema_version(st), store_migrate_latest());
+	struct store_account a;
+	CHECK_INT(store_account_get(st, "bob@example.com", &a, &err), 0);
+	CHECK_INT(a.quota, 7);
+	CHECK(!a.domain_admin);
+	store_account_deinit(&a);
+	CHECK_INT(store_account_set_domain_admin(st, "bob@example.com", true, &err), 0);
+	CHECK_INT(store_account_get(st, "bob@example.com", &a, &err), 0);
+	CHECK(a.domain_admin);
+	store_account_deinit(&a);
+	struct store_queue_rcpt *q;
+	size_t n;
+	CHECK_INT(store_queue_list(st, &q, &n, &err), 0);
+	CHECK_INT(n, 0);
+	store_queue_list_free(&q, n);
+	CHECK_INT(store_integrity_check(st, &err), 0);
+	store_close(&st);
+	CHECK_INT(sql_int(dbpath, "SELECT count(*) FROM schema_migrations"),
+	          store_migrate_latest());
+	tmp_cleanup();
 }
 
 static void
@@ -645,6 +693,7 @@ main(void)
 {
 	log_set_level(LOG_WARN);
 	RUN(test_migrations);
+	RUN(test_migration_upgrade);
 	RUN(test_domains);
 	RUN(test_accounts);
 	RUN(test_aliases);

@@ -20,6 +20,21 @@ store_tx_db(struct store_tx *tx)
 	return tx->db;
 }
 
+/* "SAVEPOINT wN" or "RELEASE wN" for the current depth; depth 0 (once per request) uses the
+ * cached statement, nested writes (rare) an ad-hoc one. */
+static int
+store_tx_sp(struct store_tx *tx, enum store_stmt_id id, const char *verb, const char *sp,
+            struct err *err)
+{
+	if (tx->depth == 0) {
+		sqlite3_stmt *stmt = store_tx_stmt(tx, id, err);
+		return stmt ? store_stmt_done(tx->db, stmt, err, verb) : -1;
+	}
+	char sql[64];
+	(void)snprintf(sql, sizeof sql, "%s %s", verb, sp);
+	return store_db_exec(tx->db, sql, err);
+}
+
 /* Runs fn under a savepoint named after the nesting depth. Returns fn's result; when SQLite
  * rolled the whole transaction back behind our back (disk full, I/O error) the caller sees
  * sqlite3_get_autocommit() turn true and fails the group. */
@@ -28,8 +43,7 @@ store_tx_run(struct store_tx *tx, store_write_fn *fn, void *arg, struct err *err
 {
 	char sp[16], sql[64];
 	(void)snprintf(sp, sizeof sp, "w%u", tx->depth);
-	(void)snprintf(sql, sizeof sql, "SAVEPOINT %s", sp);
-	if (store_db_exec(tx->db, sql, err) < 0)
+	if (store_tx_sp(tx, STMT_SAVEPOINT, "SAVEPOINT", sp, err) < 0)
 		return -1;
 	tx->depth++;
 	int rc = fn(tx, arg, err);
@@ -40,8 +54,7 @@ store_tx_run(struct store_tx *tx, store_write_fn *fn, void *arg, struct err *err
 		return -1;
 	}
 	if (rc == 0) {
-		(void)snprintf(sql, sizeof sql, "RELEASE %s", sp);
-		if (store_db_exec(tx->db, sql, err) == 0)
+		if (store_tx_sp(tx, STMT_RELEASE, "RELEASE", sp, err) == 0)
 			return 0;
 		rc = -1;
 	}
@@ -117,11 +130,12 @@ store_writer_main(void *arg)
 		pthread_mutex_lock(&st->mu);
 		if (committed)
 			st->commits++;
+		/* Wake only this group's callers; those queued for the next one sleep on. */
 		for (struct store_req *r = list, *next; r; r = next) {
 			next = r->next; /* r lives on its caller's stack: gone once done is seen */
 			r->done = true;
+			pthread_cond_signal(&r->cv); /* under mu: r outlives the call */
 		}
-		pthread_cond_broadcast(&st->done_cv);
 	}
 	pthread_mutex_unlock(&st->mu);
 	return NULL;
@@ -162,6 +176,7 @@ store_write(struct store *st, store_write_fn *fn, void *arg, struct err *err)
 		pthread_mutex_unlock(&st->mu);
 		return err_set(err, STORE_EINTERNAL, "store is closing");
 	}
+	pthread_cond_init(&r.cv, NULL);
 	if (st->tail)
 		st->tail->next = &r;
 	else
@@ -169,8 +184,9 @@ store_write(struct store *st, store_write_fn *fn, void *arg, struct err *err)
 	st->tail = &r;
 	pthread_cond_signal(&st->work_cv);
 	while (!r.done)
-		pthread_cond_wait(&st->done_cv, &st->mu);
+		pthread_cond_wait(&r.cv, &st->mu);
 	pthread_mutex_unlock(&st->mu);
+	pthread_cond_destroy(&r.cv);
 	return r.result;
 }
 

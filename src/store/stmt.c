@@ -1,0 +1,115 @@
+/* Prepared statements cached per connection. Every connection belongs to one thread (the writer's
+ * to the writer, a reader to its thread), so each keeps its own array of statements, prepared on
+ * first use with SQLITE_PREPARE_PERSISTENT and finalized when the connection closes. The SQL is
+ * in one table below, indexed by enum store_stmt_id; the hot paths (RCPT lookups and
+ * store_deliver) then cost a bind and a step per statement instead of a parse. A statement is
+ * reset and unbound after each use, so no reader keeps a stale snapshot open. */
+#include "store_private.h"
+
+#include "util/log.h"
+
+static const char *const stmt_sql[STORE_STMT_COUNT] = {
+    [STMT_READ_BEGIN] = "BEGIN",
+    [STMT_READ_END] = "COMMIT",
+    [STMT_DOMAIN_EXISTS] = "SELECT 1 FROM domains WHERE name = ?1",
+    [STMT_RCPT_ACCOUNT] = "SELECT address, quota, used, disabled FROM accounts WHERE address = ?1",
+    [STMT_RCPT_ALIAS] = "SELECT t.target FROM aliases a JOIN alias_targets t ON t.alias_id = a.id"
+                        " WHERE a.address = ?1 ORDER BY t.target",
+    [STMT_SENDER_ACCOUNT] = "SELECT a.address, d.name, a.domain_admin FROM accounts a"
+                            " JOIN domains d ON a.domain_id = d.id WHERE a.address = ?1",
+    [STMT_SENDER_ALIAS] = "SELECT 1 FROM aliases a JOIN alias_targets t ON t.alias_id = a.id"
+                          " WHERE a.address = ?1 AND t.target = ?2",
+    [STMT_DELIVER_BLOB] = "INSERT INTO blobs (sha256, size, created, data) VALUES (?1, ?2, ?3, ?4)"
+                          " ON CONFLICT (sha256) DO NOTHING",
+    /* Takes the next UID and MODSEQ of the account's INBOX in one step (RFC 3501 2.3.1.1,
+     * RFC 7162 3.1.1): returns the mailbox, the UID handed out and the new HIGHESTMODSEQ. */
+    [STMT_DELIVER_INBOX] =
+        "UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1"
+        " WHERE id = (SELECT mb.id FROM mailboxes mb JOIN accounts a ON mb.account_id = a.id"
+        "  WHERE a.address = ?1 AND mb.name = 'INBOX')"
+        " RETURNING id, uidnext - 1, highestmodseq",
+    [STMT_DELIVER_MESSAGE] =
+        "INSERT INTO messages (mailbox_id, uid, modseq, flags, internal_date, size, blob_sha256,"
+        " header_text) VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6, ?7)",
+    [STMT_DELIVER_QUEUE_MSG] =
+        "INSERT INTO queue_messages (created, mail_from, auth_user, ret, envid, requiretls,"
+        " smtputf8, eightbit, size, header_text, blob_sha256)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    [STMT_DELIVER_QUEUE_RCPT] =
+        "INSERT INTO queue_rcpts (msg_id, rcpt, domain, notify, orcpt, next_attempt, created)"
+        " VALUES (?1, ?2, lower(?3), ?4, ?5, ?6, ?6)",
+    [STMT_SAVEPOINT] = "SAVEPOINT w0",
+    [STMT_RELEASE] = "RELEASE w0",
+};
+
+sqlite3_stmt *
+store_stmt_get(sqlite3 *db, struct store_stmts *c, enum store_stmt_id id, struct err *err)
+{
+	ASSERT(id < STORE_STMT_COUNT && stmt_sql[id] != NULL);
+	if (c->v[id] != NULL)
+		return c->v[id];
+	if (sqlite3_prepare_v3(db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &c->v[id], NULL) !=
+	    SQLITE_OK) {
+		c->v[id] = NULL;
+		store_db_fail(db, err, "prepare");
+		return NULL;
+	}
+	return c->v[id];
+}
+
+sqlite3_stmt *
+store_tx_stmt(struct store_tx *tx, enum store_stmt_id id, struct err *err)
+{
+	return store_stmt_get(tx->db, &tx->st->wstmts, id, err);
+}
+
+sqlite3_stmt *
+store_reader_stmt(struct store_reader *r, enum store_stmt_id id, struct err *err)
+{
+	return store_stmt_get(r->db, &r->stmts, id, err);
+}
+
+void
+store_stmt_release(sqlite3_stmt *stmt)
+{
+	if (stmt == NULL)
+		return;
+	(void)sqlite3_reset(stmt);
+	(void)sqlite3_clear_bindings(stmt);
+}
+
+int
+store_stmt_done(sqlite3 *db, sqlite3_stmt *stmt, struct err *err, const char *op)
+{
+	int rc = sqlite3_step(stmt);
+	int ret = rc == SQLITE_DONE ? 0 : store_db_fail(db, err, op);
+	store_stmt_release(stmt);
+	return ret;
+}
+
+int
+store_reader_begin(struct store_reader *r, struct err *err)
+{
+	sqlite3_stmt *stmt = store_reader_stmt(r, STMT_READ_BEGIN, err);
+	return stmt ? store_stmt_done(r->db, stmt, err, "begin") : -1;
+}
+
+void
+store_reader_end(struct store_reader *r)
+{
+	if (sqlite3_get_autocommit(r->db))
+		return;
+	struct err ignored;
+	sqlite3_stmt *stmt = store_reader_stmt(r, STMT_READ_END, &ignored);
+	if (stmt == NULL || store_stmt_done(r->db, stmt, &ignored, "commit") < 0)
+		(void)sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+void
+store_stmts_finalize(struct store_stmts *c)
+{
+	for (size_t i = 0; i < STORE_STMT_COUNT; i++) {
+		sqlite3_finalize(c->v[i]);
+		c->v[i] = NULL;
+	}
+}
