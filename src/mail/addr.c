@@ -86,6 +86,46 @@ addr_parse(struct slice s, struct slice *local_r, struct slice *domain_r)
 	return true;
 }
 
+bool
+addr_utf8_is_valid(struct slice s)
+{
+	const unsigned char *p = (const unsigned char *)s.p;
+	size_t i = 0;
+	while (i < s.len) {
+		unsigned char c = p[i];
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		size_t n;
+		unsigned char lo = 0x80, hi = 0xbf; /* range of the second byte */
+		if (c >= 0xc2 && c <= 0xdf) {
+			n = 2;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			n = 3;
+			if (c == 0xe0)
+				lo = 0xa0; /* overlong */
+			else if (c == 0xed)
+				hi = 0x9f; /* surrogates */
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			n = 4;
+			if (c == 0xf0)
+				lo = 0x90; /* overlong */
+			else if (c == 0xf4)
+				hi = 0x8f; /* above U+10FFFF */
+		} else {
+			return false;
+		}
+		if (s.len - i < n || p[i + 1] < lo || p[i + 1] > hi)
+			return false;
+		for (size_t k = 2; k < n; k++)
+			if (p[i + k] < 0x80 || p[i + k] > 0xbf)
+				return false;
+		i += n;
+	}
+	return true;
+}
+
 int
 addr_lower(struct slice s, char *out, size_t n)
 {

@@ -23,6 +23,9 @@ bool addr_domain_is_valid(struct slice d);
  * parts are not accepted for accounts and aliases. On success sets *local_r and *domain_r to
  * slices of s. */
 bool addr_parse(struct slice s, struct slice *local_r, struct slice *domain_r);
+/* true when s is well-formed UTF-8 (RFC 3629 §4: no overlong forms, no surrogates, nothing
+ * above U+10FFFF). Pure ASCII is valid. Used for SMTPUTF8 paths (RFC 6531) and RFC 6532 headers. */
+bool addr_utf8_is_valid(struct slice s);
 /* Copies s into out (size n) with ASCII letters lower-cased; returns -1 when it does not fit. */
 int addr_lower(struct slice s, char *out, size_t n);
 
