@@ -10,7 +10,7 @@ CC      ?= cc
 PKGS    := openssl sqlite3 libsodium yaml-0.1 libmicrohttpd
 DEB_PKGS := gcc make pkg-config clang libclang-rt-14-dev clang-format openssl sqlite3 \
             libssl-dev libsqlite3-dev libsodium-dev libyaml-dev libmicrohttpd-dev \
-            python3 python3-pytest python3-argon2 procps
+            python3 python3-pytest python3-argon2 procps swaks
 FUZZ_SECONDS ?= 3
 
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)

@@ -1,4 +1,5 @@
-/* lightr account add|list|show|passwd|remove (and disable|enable). Passwords come from stdin with
+/* lightr account add|list|show|passwd|remove (and disable|enable|admin). Passwords come from stdin
+ * with
  * --password-stdin, or are generated and printed once; only the argon2id hash is stored. */
 #include <stdio.h>
 #include <string.h>
@@ -30,14 +31,17 @@ account_password(bool from_stdin, char *pw, size_t n, bool *generated_r, char ha
 static int
 account_add(struct cli_ctx *ctx, int argc, char **argv)
 {
-	static const struct cli_opt opts[] = {
-	    {"--password-stdin", false}, {"--quota", true}, {NULL, false}};
+	static const struct cli_opt opts[] = {{"--password-stdin", false},
+	                                      {"--quota", true},
+	                                      {"--domain-admin", false},
+	                                      {NULL, false}};
 	PARSE_ARGS(
-	    opts, "lightr account add ADDRESS [--password-stdin] [--quota SIZE]",
+	    opts, "lightr account add ADDRESS [--password-stdin] [--quota SIZE] [--domain-admin]",
 	    "Adds an account (its domain must exist) with the mailboxes INBOX, Sent, Drafts,\n"
 	    "Trash, Junk and Archive. With --password-stdin the password is read from the first\n"
 	    "line of standard input (at least 8 characters); otherwise one is generated and\n"
-	    "printed once. --quota limits the stored mail (e.g. 2GiB; 0 = unlimited).\n",
+	    "printed once. --quota limits the stored mail (e.g. 2GiB; 0 = unlimited).\n"
+	    "--domain-admin lets the account send as any address of its domain.\n",
 	    1, 1);
 	char addr[ADDR_MAX + 1], pw[AUTH_PASSWORD_MAX + 2], hash[AUTH_HASH_MAX];
 	uint64_t quota = 0;
@@ -52,9 +56,10 @@ account_add(struct cli_ctx *ctx, int argc, char **argv)
 	if (st == NULL || account_password(a.val[0] != NULL, pw, sizeof pw, &generated, hash) < 0)
 		return EXIT_FAIL;
 	struct err err;
-	if (store_account_add(st, addr, hash, quota, &err) < 0)
+	if (store_account_add(st, addr, hash, quota, &err) < 0 ||
+	    (a.val[2] && store_account_set_domain_admin(st, addr, true, &err) < 0))
 		return cli_store_error(addr, &err);
-	printf("account %s added\n", addr);
+	printf("account %s added%s\n", addr, a.val[2] ? " (domain admin)" : "");
 	if (generated)
 		printf("password: %s\n", pw);
 	return EXIT_OK;
@@ -139,9 +144,10 @@ account_show(struct cli_ctx *ctx, int argc, char **argv)
 	else
 		snprintf(quota, sizeof quota, "unlimited");
 	cli_fmt_time(acct.created, when, sizeof when);
-	printf("address:  %s\ndomain:   %s\nstatus:   %s\nquota:    %s\nused:     %s\n"
-	       "created:  %s\nmailboxes:\n",
-	       acct.address, acct.domain, acct.disabled ? "disabled" : "active", quota, used, when);
+	printf("address:  %s\ndomain:   %s\nstatus:   %s\nadmin:    %s\nquota:    %s\n"
+	       "used:     %s\ncreated:  %s\nmailboxes:\n",
+	       acct.address, acct.domain, acct.disabled ? "disabled" : "active",
+	       acct.domain_admin ? "domain admin" : "no", quota, used, when);
 	store_account_deinit(&acct);
 
 	struct store_mailbox *mb;
@@ -195,6 +201,30 @@ account_set_disabled(struct cli_ctx *ctx, int argc, char **argv, bool disabled)
 }
 
 static int
+account_admin(struct cli_ctx *ctx, int argc, char **argv)
+{
+	static const char usage[] = "lightr account admin ADDRESS on|off";
+	PARSE_ARGS(NULL, usage,
+	           "A domain admin may use any address of its domain as sender on submission;\n"
+	           "other accounts only their own address and the aliases that point to them.\n",
+	           2, 2);
+	char addr[ADDR_MAX + 1];
+	bool on = strcmp(a.pos[1], "on") == 0;
+	if (!on && strcmp(a.pos[1], "off") != 0)
+		return cli_usage_error(usage, "'%s' is neither on nor off", a.pos[1]);
+	if (cli_address_arg(a.pos[0], false, addr, sizeof addr) < 0)
+		return EXIT_FAIL;
+	struct store *st = cli_store(ctx);
+	struct err err;
+	if (st == NULL)
+		return EXIT_FAIL;
+	if (store_account_set_domain_admin(st, addr, on, &err) < 0)
+		return cli_store_error(addr, &err);
+	printf("account %s domain admin %s\n", addr, on ? "on" : "off");
+	return EXIT_OK;
+}
+
+static int
 account_disable(struct cli_ctx *ctx, int argc, char **argv)
 {
 	return account_set_disabled(ctx, argc, argv, true);
@@ -217,6 +247,7 @@ cmd_account(struct cli_ctx *ctx, int argc, char **argv)
 	    {"remove", account_remove, "remove an account and its mail"},
 	    {"disable", account_disable, "stop an account from logging in and sending"},
 	    {"enable", account_enable, "re-enable a disabled account"},
+	    {"admin", account_admin, "let an account send as any address of its domain (on|off)"},
 	    {NULL, NULL, NULL},
 	};
 	return cli_dispatch(ctx, "account", subs, argc, argv);

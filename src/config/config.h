@@ -46,7 +46,14 @@ struct config {
 	struct {
 		uint64_t max_message_size; /* bytes (RFC 1870 SIZE) */
 		uint64_t max_recipients;   /* per message (RFC 5321 §4.5.3.1.8: at least 100) */
-		uint64_t timeout;          /* seconds idle per command (RFC 5321 §4.5.3.2) */
+		uint64_t max_messages_per_connection; /* then 421 4.7.0 */
+		uint64_t max_errors;        /* protocol errors per connection, then 421 4.7.0 */
+		uint64_t max_auth_failures; /* failed AUTH per connection, then 421 4.7.0 */
+		uint64_t
+		    auth_failure_delay; /* seconds; the n-th failure is answered after n * this */
+		char *subaddress_separator; /* "+", "-", "_" or "none" */
+		uint64_t timeout; /* seconds to wait for a whole command line, or for each read
+		                   * inside DATA/BDAT (RFC 5321 §4.5.3.2.7: at least 5 minutes) */
 	} smtp;
 	struct {
 		uint64_t timeout; /* seconds idle (RFC 9051 §5.4: at least 30 minutes) */

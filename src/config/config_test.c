@@ -87,6 +87,11 @@ test_defaults(void)
 	CHECK_INT(c->smtp.max_message_size, 25 * 1024 * 1024);
 	CHECK_INT(c->smtp.max_recipients, 100);
 	CHECK_INT(c->smtp.timeout, 300);
+	CHECK_INT(c->smtp.max_messages_per_connection, 1000);
+	CHECK_INT(c->smtp.max_errors, 10);
+	CHECK_INT(c->smtp.max_auth_failures, 3);
+	CHECK_INT(c->smtp.auth_failure_delay, 1);
+	CHECK_STR(c->smtp.subaddress_separator, "+");
 	CHECK_INT(c->imap.timeout, 1800);
 	CHECK_INT(c->limits.max_connections, 1000);
 	CHECK_INT(c->limits.max_connections_per_ip, 20);
@@ -239,20 +244,25 @@ test_errors(void)
 	    {"smtp:\n  max_message_size: 512\n",
 	     "t.yaml:2: smtp.max_message_size: 512 is below minimum 1KiB\n"},
 	    {"smtp:\n  max_message_size: 2GiB\n",
-	     "t.yaml:2: smtp.max_message_size: 2GiB is above maximum 1GiB\n"},
+	     "t.yaml:2: smtp.max_message_size: 2GiB is above maximum 512MiB\n"},
 	    {"smtp:\n  max_message_size: -1M\n",
 	     "t.yaml:2: smtp.max_message_size: -1M is not a valid number\n"},
 	    /* durations */
 	    {"smtp: {timeout: 5 minutes}\n",
 	     "t.yaml:1: smtp.timeout: expected a duration like 5m\n"},
 	    {"smtp: {timeout: 5M}\n", "t.yaml:1: smtp.timeout: expected a duration like 5m\n"},
-	    {"smtp: {timeout: 10s}\n", "t.yaml:1: smtp.timeout: 10s is below minimum 30s\n"},
+	    {"smtp: {timeout: 4s}\n", "t.yaml:1: smtp.timeout: 4s is below minimum 5s\n"},
+	    {"smtp: {auth_failure_delay: 31s}\n",
+	     "t.yaml:1: smtp.auth_failure_delay: 31s is above maximum 30s\n"},
+	    {"smtp: {max_errors: 0}\n", "t.yaml:1: smtp.max_errors: 0 is below minimum 1\n"},
 	    {"imap:\n  timeout: 2d\n", "t.yaml:2: imap.timeout: 2d is above maximum 1d\n"},
 	    {"limits: {shutdown_timeout: 11m}\n",
 	     "t.yaml:1: limits.shutdown_timeout: 11m is above maximum 10m\n"},
 	    /* enum and strings */
 	    {"log:\n  level: verbose\n",
 	     "t.yaml:2: log.level: must be one of debug, info, warn, error\n"},
+	    {"smtp:\n  subaddress_separator: \"#\"\n",
+	     "t.yaml:2: smtp.subaddress_separator: must be one of +, -, _, none\n"},
 	    {"log:\n  level: INFO\n",
 	     "t.yaml:2: log.level: must be one of debug, info, warn, error\n"},
 	    {"hostname: -bad-.example\n", "t.yaml:1: hostname: not a valid hostname\n"},
@@ -496,7 +506,9 @@ test_dump(void)
 	buf_init(&out, 0);
 	config_dump(d, false, &out);
 	CHECK(strstr(buf_cstr(&out), "\nsmtp:\n  max_message_size: 25MiB\n  max_recipients: 100\n"
-	                             "  timeout: 5m\n") != NULL);
+	                             "  max_messages_per_connection: 1000\n  max_errors: 10\n"
+	                             "  max_auth_failures: 3\n  auth_failure_delay: 1s\n"
+	                             "  subaddress_separator: \"+\"\n  timeout: 5m\n") != NULL);
 	CHECK(strstr(buf_cstr(&out), "  - {role: http,        address: \"127.0.0.1:8080\", tls: "
 	                             "false}\n") != NULL);
 	CHECK(strstr(buf_cstr(&out), "  # cert: (not set)\n") != NULL);

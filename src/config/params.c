@@ -17,6 +17,7 @@
 #define GIB        (1024ULL * 1024 * 1024)
 
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
+static const char *const subaddress_seps[] = {"+", "-", "_", "none", NULL};
 
 /* clang-format off */
 const struct param config_params[] = {
@@ -31,11 +32,20 @@ const struct param config_params[] = {
 	    config_check_plain},
 	{"listeners", PARAM_LISTENERS, OFF(listeners), NULL, 0, 0, false, 0, NULL, NULL},
 	{"log.level", PARAM_ENUM, OFF(log.level), "info", 0, 0, true, 0, log_levels, NULL},
-	{"smtp.max_message_size", PARAM_SIZE, OFF(smtp.max_message_size), "25MiB", KIB, GIB, true,
+	{"smtp.max_message_size", PARAM_SIZE, OFF(smtp.max_message_size), "25MiB", KIB, 512 * MIB, true,
 	    0, NULL, NULL},
 	{"smtp.max_recipients", PARAM_UINT, OFF(smtp.max_recipients), "100", 1, 10000, true, 0,
 	    NULL, NULL},
-	{"smtp.timeout", PARAM_DURATION, OFF(smtp.timeout), "5m", 30, 3600, true, 0, NULL, NULL},
+	{"smtp.max_messages_per_connection", PARAM_UINT, OFF(smtp.max_messages_per_connection),
+	    "1000", 1, 100000, true, 0, NULL, NULL},
+	{"smtp.max_errors", PARAM_UINT, OFF(smtp.max_errors), "10", 1, 1000, true, 0, NULL, NULL},
+	{"smtp.max_auth_failures", PARAM_UINT, OFF(smtp.max_auth_failures), "3", 1, 100, true, 0,
+	    NULL, NULL},
+	{"smtp.auth_failure_delay", PARAM_DURATION, OFF(smtp.auth_failure_delay), "1s", 0, 30, true,
+	    0, NULL, NULL},
+	{"smtp.subaddress_separator", PARAM_ENUM, OFF(smtp.subaddress_separator), "+", 0, 0, true, 0,
+	    subaddress_seps, NULL},
+	{"smtp.timeout", PARAM_DURATION, OFF(smtp.timeout), "5m", 5, 3600, true, 0, NULL, NULL},
 	{"imap.timeout", PARAM_DURATION, OFF(imap.timeout), "30m", 60, 86400, true, 0, NULL, NULL},
 	{"limits.max_connections", PARAM_UINT, OFF(limits.max_connections), "1000", 1, 100000,
 	    true, 0, NULL, NULL},

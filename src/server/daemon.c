@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "auth/passwd.h"
 #include "net/listen.h"
 #include "net/tls.h"
 #include "server.h"
@@ -56,10 +57,10 @@ server_conn_id(char out[SERVER_ID_LEN])
 
 const char *
 server_tls_begin(const char *component, const char *id, struct conn *c, SSL_CTX *ctx,
-                 struct conn_lines *discard, int timeout_ms)
+                 struct conn_lines *discard, bool starttls, int timeout_ms)
 {
 	size_t dropped = 0;
-	const char *what = discard ? "starttls" : "tls";
+	const char *what = starttls ? "starttls" : "tls";
 	int rc = conn_start_tls(c, ctx, discard, conn_deadline(timeout_ms), &dropped);
 	if (dropped)
 		log_info("%s %s starttls-discard bytes=%zu (plaintext pipelined after STARTTLS)",
@@ -456,6 +457,12 @@ server_run(struct config *cfg)
 		char msg[sizeof err.msg];
 		memcpy(msg, err.msg, sizeof msg);
 		err_set(&err, err.code, "%s: %s", db, msg);
+		goto fail;
+	}
+	for (size_t i = 0; i < d.n_sv; i++)
+		d.ls[i].store = d.store;
+	if (auth_init((unsigned)cfg->auth.max_concurrent_hashes) < 0) {
+		err_set(&err, 1, "libsodium cannot start");
 		goto fail;
 	}
 	struct net_limits lim = server_limits(cfg);

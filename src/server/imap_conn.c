@@ -142,8 +142,8 @@ imap_conn_command(struct imap_conn_drv *d, struct slice line)
 		}
 		if (imap_conn_send(d, "%s OK Begin TLS negotiation now", t) < 0)
 			return "error";
-		const char *why =
-		    server_tls_begin("imap", d->id, d->c, d->l->tls, &d->lines, d->timeout_ms);
+		const char *why = server_tls_begin("imap", d->id, d->c, d->l->tls, &d->lines, true,
+		                                   d->timeout_ms);
 		if (why)
 			return why;
 		break;
@@ -162,7 +162,7 @@ imap_conn_session(struct imap_conn_drv *d)
 {
 	if (d->l->implicit_tls) {
 		const char *why =
-		    server_tls_begin("imap", d->id, d->c, d->l->tls, NULL, d->timeout_ms);
+		    server_tls_begin("imap", d->id, d->c, d->l->tls, NULL, false, d->timeout_ms);
 		if (why)
 			return why;
 	}

@@ -12,6 +12,8 @@
 #include "config/config.h"
 #include "net/conn.h"
 #include "net/pool.h"
+#include "smtp/server.h"
+#include "store/store.h"
 #include "util/err.h"
 
 #ifndef LIGHTR_VERSION
@@ -32,6 +34,7 @@ struct server_listener {
 	bool starttls;        /* STARTTLS offered before TLS (submission, imap) */
 	SSL_CTX *tls;         /* shared server context */
 	const char *hostname; /* start-up value (not reloadable): greetings and replies */
+	struct store *store;  /* set once the store is open, before the first accept */
 	char busy_reply[320]; /* sent when over a connection limit (plaintext listeners) */
 };
 
@@ -39,11 +42,12 @@ struct server_listener {
 #define SERVER_ID_LEN 9
 void server_conn_id(char out[SERVER_ID_LEN]);
 
-/* TLS on a session: the implicit handshake (discard NULL) or the STARTTLS upgrade, which empties
- * discard first (CVE-2011-0411). Logs "<component> <id> tls|starttls version=.. cipher=..", or
- * the failure. NULL on success, else the disconnect reason. */
+/* TLS on a session: the implicit handshake or the STARTTLS upgrade; discard (may be NULL: the
+ * session dropped its own buffer) is emptied first (CVE-2011-0411). Logs "<component> <id>
+ * tls|starttls version=.. cipher=..", or the failure. NULL on success, else the disconnect reason.
+ */
 const char *server_tls_begin(const char *component, const char *id, struct conn *c, SSL_CTX *ctx,
-                             struct conn_lines *discard, int timeout_ms);
+                             struct conn_lines *discard, bool starttls, int timeout_ms);
 
 /* True once SIGTERM/SIGINT was received: drivers that see EOF say goodbye with a "shutting down"
  * reply, because the daemon shuts down the read side of lingering sessions first. */
@@ -53,6 +57,15 @@ bool server_is_stopping(void);
  * disconnect lines, reads its timeouts and hostname from config_current() at session start. */
 void server_smtp_conn(struct conn *c, void *arg);
 void server_imap_conn(struct conn *c, void *arg);
+
+/* SMTP session hooks (hooks.c): recipient resolution, AUTH, sender checks and delivery, on the
+ * store. ctx is a struct server_smtp_ctx living as long as the session. */
+struct server_smtp_ctx {
+	struct store *store;
+	char subaddress_sep; /* '\0': off */
+	const char *id;      /* connection id, for logs */
+};
+void server_smtp_hooks(struct server_smtp_ctx *ctx, struct smtp_hooks *hooks_r);
 
 /* ---- HTTP (libmicrohttpd) ---- */
 struct server_http;

@@ -1,242 +1,155 @@
-/* SMTP connection driver (roles mx, submission, submissions). Until the SMTP session (src/smtp/)
- * arrives this is a protocol-honest placeholder: it greets, answers EHLO/HELO/NOOP/RSET/QUIT,
- * performs STARTTLS where it is offered, and gives every mail command a temporary failure, so a
- * sending MTA queues and retries instead of bouncing. It also proves the STARTTLS rule: bytes
- * pipelined after STARTTLS in plaintext are dropped before the handshake (CVE-2011-0411).
- *
- * The SMTP session (src/smtp/) replaces the verb table; the I/O loop stays. */
-#include <stdarg.h>
+/* SMTP connection driver (roles mx, submission, submissions): the only code that touches an SMTP
+ * client's socket (STYLE.md B.13 example 1). It reads whatever bytes arrive, hands them to the
+ * protocol session (src/smtp/server.c), writes the queued replies, performs the TLS handshake when
+ * the session asks for it, and enforces the deadlines: a command line must arrive whole within
+ * smtp.timeout of the previous reply (so a client dribbling one byte a minute is cut off), and
+ * inside DATA/BDAT each read must arrive within smtp.timeout. Plaintext pipelined after STARTTLS
+ * was already dropped by the session; nothing read before the handshake reaches it afterwards. */
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "server_private.h"
+#include "smtp/server.h"
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/log.h"
-#include "util/slice.h"
 
-#define SMTP_CMD_LINE_MAX 512 /* RFC 5321 §4.5.3.1.4, CRLF included */
-#define SMTP_MAX_ERRORS   10  /* bad commands before 421 and disconnect (STYLE.md B.8) */
-
-enum smtp_conn_verb {
-	SMTP_CONN_V_LATER, /* a real command we do not serve yet: 451 */
-	SMTP_CONN_V_EHLO,
-	SMTP_CONN_V_HELO,
-	SMTP_CONN_V_NOOP,
-	SMTP_CONN_V_RSET,
-	SMTP_CONN_V_QUIT,
-	SMTP_CONN_V_STARTTLS,
-};
-
-/* Every verb of RFC 5321 and the extensions a client may send; anything else is unrecognised. */
-static const struct {
-	const char *name;
-	enum smtp_conn_verb verb;
-} smtp_conn_verbs[] = {
-    {"EHLO", SMTP_CONN_V_EHLO},  {"HELO", SMTP_CONN_V_HELO},  {"NOOP", SMTP_CONN_V_NOOP},
-    {"RSET", SMTP_CONN_V_RSET},  {"QUIT", SMTP_CONN_V_QUIT},  {"STARTTLS", SMTP_CONN_V_STARTTLS},
-    {"MAIL", SMTP_CONN_V_LATER}, {"RCPT", SMTP_CONN_V_LATER}, {"DATA", SMTP_CONN_V_LATER},
-    {"BDAT", SMTP_CONN_V_LATER}, {"AUTH", SMTP_CONN_V_LATER}, {"VRFY", SMTP_CONN_V_LATER},
-    {"EXPN", SMTP_CONN_V_LATER}, {"HELP", SMTP_CONN_V_LATER}, {"ETRN", SMTP_CONN_V_LATER},
-    {"TURN", SMTP_CONN_V_LATER}, {"ATRN", SMTP_CONN_V_LATER}, {"XCLIENT", SMTP_CONN_V_LATER},
-};
+/* Large enough for a 64 KiB BDAT burst per read; the session buffers no more than it must. */
+#define SMTP_CONN_READ_BUF 16384
 
 struct smtp_conn_drv {
 	struct conn *c;
 	const struct server_listener *l;
 	const char *id;
-	const char *hostname;
 	uint64_t timeout_ms;
-	struct conn_lines lines;
-	struct buf out;
-	int errors;
+	struct smtp_server *s;
 };
 
-static int smtp_conn_reply(struct smtp_conn_drv *d, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+static enum smtp_role
+smtp_conn_role(enum listener_role r)
+{
+	switch (r) {
+	case LISTENER_SUBMISSION:
+		return SMTP_ROLE_SUBMISSION;
+	case LISTENER_SUBMISSIONS:
+		return SMTP_ROLE_SUBMISSIONS;
+	default:
+		return SMTP_ROLE_MX;
+	}
+}
 
-/* Queues one reply line (CRLF added) and writes it. 0 or a negative conn result. */
+/* Writes the session's queued replies, after the AUTH failure delay when one is due. */
 static int
-smtp_conn_reply(struct smtp_conn_drv *d, const char *fmt, ...)
+smtp_conn_flush(struct smtp_conn_drv *d)
 {
-	char line[SMTP_CMD_LINE_MAX];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(line, sizeof line - 2, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return CONN_ERROR;
-	if ((size_t)n >= sizeof line - 2)
-		n = (int)sizeof line -
-		    3; /* truncated: hostname is at most 253 bytes, cannot happen */
-	(void)buf_append(&d->out, line, (size_t)n);
-	(void)buf_append(&d->out, "\r\n", 2);
-	return conn_write_buf(d->c, &d->out, conn_deadline(d->timeout_ms));
-}
-
-static enum smtp_conn_verb
-smtp_conn_lookup(struct slice verb, bool *known_r)
-{
-	for (size_t i = 0; i < sizeof smtp_conn_verbs / sizeof smtp_conn_verbs[0]; i++)
-		if (slice_eq_nocase(verb, smtp_conn_verbs[i].name)) {
-			*known_r = true;
-			return smtp_conn_verbs[i].verb;
-		}
-	*known_r = false;
-	return SMTP_CONN_V_LATER;
-}
-
-/* Handles one command line. Returns NULL to go on, or the disconnect reason. */
-static const char *
-smtp_conn_command(struct smtp_conn_drv *d, struct slice line)
-{
-	struct slice verb;
-	struct slice args = slice_trim(slice_cut(line, ' ', &verb));
-	bool known;
-	enum smtp_conn_verb v = smtp_conn_lookup(verb, &known);
-	if (log_get_level() == LOG_DEBUG) {
-		char vb[40], tmp[40];
-		size_t n = verb.len < sizeof vb - 1 ? verb.len : sizeof vb - 1;
-		memcpy(vb, verb.p, n);
-		vb[n] = '\0';
-		log_debug("smtp %s command verb=\"%s\"", d->id, log_escape(vb, tmp, sizeof tmp));
-	}
-	if (memchr(line.p, '\0', line.len) != NULL)
-		known = false; /* NUL in a command line: never valid (RFC 5321 §4.1.1) */
-	if (!known) {
-		d->errors++;
-		return smtp_conn_reply(d, "500 5.5.2 Command not recognized") < 0 ? "error" : NULL;
-	}
-	int rc = 0;
-	switch (v) {
-	case SMTP_CONN_V_EHLO:
-	case SMTP_CONN_V_HELO:
-		if (args.len == 0) {
-			d->errors++;
-			rc = smtp_conn_reply(d, "501 5.5.4 Syntax: %s hostname",
-			                     v == SMTP_CONN_V_EHLO ? "EHLO" : "HELO");
-		} else if (v == SMTP_CONN_V_EHLO && d->l->starttls && !conn_is_tls(d->c)) {
-			(void)buf_printf(&d->out, "250-%s Lightr\r\n", d->hostname);
-			rc = smtp_conn_reply(d, "250 STARTTLS");
-		} else {
-			rc = smtp_conn_reply(d, "250 %s", d->hostname);
-		}
-		break;
-	case SMTP_CONN_V_NOOP:
-		rc = smtp_conn_reply(d, "250 2.0.0 OK");
-		break;
-	case SMTP_CONN_V_RSET:
-		rc = args.len ? smtp_conn_reply(d, "501 5.5.4 Syntax: RSET")
-		              : smtp_conn_reply(d, "250 2.0.0 OK");
-		break;
-	case SMTP_CONN_V_QUIT:
-		(void)smtp_conn_reply(d, "221 2.0.0 Bye");
-		return "quit";
-	case SMTP_CONN_V_STARTTLS:
-		if (conn_is_tls(d->c)) {
-			d->errors++;
-			rc = smtp_conn_reply(d, "503 5.5.1 TLS already active");
-			break;
-		}
-		if (!d->l->starttls) {
-			rc = smtp_conn_reply(
-			    d, "451 4.3.2 Service not yet available, try again later");
-			break;
-		}
-		if (args.len) {
-			d->errors++;
-			rc = smtp_conn_reply(d, "501 5.5.4 Syntax: STARTTLS");
-			break;
-		}
-		if (smtp_conn_reply(d, "220 2.0.0 Ready to start TLS") < 0)
-			return "error";
-		const char *why =
-		    server_tls_begin("smtp", d->id, d->c, d->l->tls, &d->lines, d->timeout_ms);
-		if (why)
-			return why;
-		/* RFC 3207 §4.2: the client starts over with EHLO; we keep no other state. */
-		break;
-	case SMTP_CONN_V_LATER:
-		rc = smtp_conn_reply(d, "451 4.3.2 Service not yet available, try again later");
-		break;
-	}
-	return rc < 0 ? "error" : NULL;
+	unsigned delay = smtp_server_delay_ms(d->s);
+	if (delay)
+		(void)poll(NULL, 0, (int)delay);
+	struct buf *out = smtp_server_output(d->s);
+	if (out->len == 0)
+		return 0;
+	return conn_write_buf(d->c, out, conn_deadline(d->timeout_ms));
 }
 
 /* The session loop; returns the disconnect reason. */
 static const char *
 smtp_conn_session(struct smtp_conn_drv *d)
 {
-	if (d->l->implicit_tls) {
-		const char *why =
-		    server_tls_begin("smtp", d->id, d->c, d->l->tls, NULL, d->timeout_ms);
-		if (why)
-			return why;
-	}
-	if (smtp_conn_reply(d, "220 %s ESMTP Lightr", d->hostname) < 0)
+	unsigned char buf[SMTP_CONN_READ_BUF];
+	if (smtp_conn_flush(d) < 0)
 		return "error";
-	for (;;) {
-		struct slice line;
-		int rc = conn_read_line(d->c, &d->lines, conn_deadline(d->timeout_ms), &line);
-		const char *reason = NULL;
-		switch (rc) {
-		case CONN_LINE:
-			reason = smtp_conn_command(d, line);
-			break;
-		case CONN_LINE_TOO_LONG:
-			d->errors++;
-			if (smtp_conn_reply(d, "500 5.5.2 Line too long") < 0)
-				reason = "error";
-			break;
-		case CONN_TIMEOUT:
-			(void)smtp_conn_reply(d, "421 4.4.2 %s Idle timeout, closing connection",
-			                      d->hostname);
+	int64_t cmd_deadline = conn_deadline(d->timeout_ms);
+	while (!smtp_server_done(d->s)) {
+		int64_t deadline =
+		    smtp_server_in_data(d->s) ? conn_deadline(d->timeout_ms) : cmd_deadline;
+		ssize_t n = conn_read(d->c, buf, sizeof buf, deadline);
+		if (n == CONN_TIMEOUT) {
+			smtp_server_close(d->s, false);
+			(void)smtp_conn_flush(d);
 			return "timeout";
-		case CONN_EOF:
-			if (server_is_stopping()) {
-				(void)smtp_conn_reply(d, "421 4.3.2 %s Server shutting down",
-				                      d->hostname);
-				return "shutdown";
-			}
-			return "eof";
-		default:
+		}
+		if (n == CONN_EOF) {
+			if (!server_is_stopping())
+				return "eof";
+			smtp_server_close(d->s, true);
+			(void)smtp_conn_flush(d);
+			return "shutdown";
+		}
+		if (n < 0) {
 			log_debug("smtp %s read-error error=\"%s\"", d->id, d->c->err);
 			return "error";
 		}
-		if (reason)
-			return reason;
-		if (d->errors >= SMTP_MAX_ERRORS) {
-			(void)smtp_conn_reply(d, "421 4.7.0 %s Too many errors, closing connection",
-			                      d->hostname);
-			return "errors";
+		smtp_server_input(d->s, buf, (size_t)n);
+		struct buf *out = smtp_server_output(d->s);
+		if (out->len > 0)
+			cmd_deadline =
+			    conn_deadline(d->timeout_ms); /* a reply: a new command may start */
+		if (smtp_conn_flush(d) < 0)
+			return "error";
+		if (smtp_server_wants_tls(d->s)) {
+			const char *why = server_tls_begin("smtp", d->id, d->c, d->l->tls, NULL,
+			                                   true, d->timeout_ms);
+			if (why)
+				return why;
+			smtp_server_tls_started(d->s, conn_tls_version(d->c),
+			                        conn_tls_cipher(d->c));
+			cmd_deadline = conn_deadline(d->timeout_ms);
 		}
 	}
+	return "quit";
 }
 
 void
 server_smtp_conn(struct conn *c, void *arg)
 {
 	const struct server_listener *l = arg;
-	struct config *cfg = config_current();
 	char id[SERVER_ID_LEN];
 	server_conn_id(id);
-	struct smtp_conn_drv d = {
-	    .c = c,
-	    .l = l,
-	    .id = id,
-	    .hostname = l->hostname,
-	    .timeout_ms = cfg->smtp.timeout * 1000,
-	};
-	config_unref(&cfg);
-	conn_lines_init(&d.lines, SMTP_CMD_LINE_MAX);
-	buf_init(&d.out, 4096);
 	int64_t t0 = clock_mono_ms();
 	log_info("smtp %s connect client=%s listener=%s", id, c->peer, l->name);
-	const char *reason = smtp_conn_session(&d);
+
+	struct config *cfg = config_current();
+	struct smtp_conn_drv d = {.c = c, .l = l, .id = id, .timeout_ms = cfg->smtp.timeout * 1000};
+	const char *sep = cfg->smtp.subaddress_separator;
+	struct server_smtp_ctx ctx = {
+	    .store = l->store,
+	    .subaddress_sep = strcmp(sep, "none") == 0 ? '\0' : sep[0],
+	    .id = id,
+	};
+	struct smtp_limits lim = {
+	    .hostname = l->hostname,
+	    .max_message_size = cfg->smtp.max_message_size,
+	    .max_recipients = (unsigned)cfg->smtp.max_recipients,
+	    .max_messages = (unsigned)cfg->smtp.max_messages_per_connection,
+	    .max_errors = (unsigned)cfg->smtp.max_errors,
+	    .max_auth_failures = (unsigned)cfg->smtp.max_auth_failures,
+	    .auth_fail_delay_ms = (unsigned)(cfg->smtp.auth_failure_delay * 1000),
+	    .subaddress_sep = ctx.subaddress_sep,
+	};
+	struct smtp_hooks hooks;
+	server_smtp_hooks(&ctx, &hooks);
+	struct smtp_conn_info info = {
+	    .client_ip = c->peer_ip, .client_name = NULL, .listener = l->name};
+
+	const char *reason = NULL;
+	if (l->implicit_tls)
+		reason = server_tls_begin("smtp", id, c, l->tls, NULL, false, d.timeout_ms);
+	if (reason == NULL) {
+		d.s = smtp_server_new(smtp_conn_role(l->role), &lim, &hooks, &info, l->implicit_tls,
+		                      id);
+		if (l->implicit_tls)
+			smtp_server_tls_started(d.s, conn_tls_version(c), conn_tls_cipher(c));
+		reason = smtp_conn_session(&d);
+	}
 	int64_t ms = clock_mono_ms() - t0;
-	log_info("smtp %s disconnect client=%s duration=%lld.%03lld reason=%s in=%llu out=%llu", id,
-	         c->peer, (long long)(ms / 1000), (long long)(ms % 1000), reason,
-	         (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out);
-	buf_deinit(&d.out);
-	conn_lines_deinit(&d.lines);
+	log_info("smtp %s disconnect client=%s duration=%lld.%03lld reason=%s messages=%u in=%llu "
+	         "out=%llu",
+	         id, c->peer, (long long)(ms / 1000), (long long)(ms % 1000), reason,
+	         d.s ? smtp_server_messages(d.s) : 0, (unsigned long long)c->bytes_in,
+	         (unsigned long long)c->bytes_out);
+	smtp_server_free(&d.s);
+	/* sep points into cfg, which the session no longer uses */
+	config_unref(&cfg);
+	store_thread_done(l->store);
 }

@@ -104,7 +104,8 @@ class Server:
             raise AssertionError("server did not start:\n" + self.log())
 
     def log(self):
-        self.logf.flush()
+        if not self.logf.closed:
+            self.logf.flush()
         with open(self.logpath) as f:
             return f.read()
 
