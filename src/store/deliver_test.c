@@ -19,6 +19,7 @@
 #include "store/store.h"
 #include "store/store_private.h" /* store_blob_sha256 */
 #include "test.h"
+#include "test_tmp.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -28,30 +29,14 @@ static char dbpath[128];
 static void
 tmp_setup(void)
 {
-	(void)snprintf(tmpdir, sizeof tmpdir, "/tmp/lightr-deliver-XXXXXX");
-	if (mkdtemp(tmpdir) == NULL) {
-		perror("mkdtemp");
-		exit(1);
-	}
+	test_tmpdir(tmpdir, sizeof tmpdir, "deliver");
 	(void)snprintf(dbpath, sizeof dbpath, "%s/lightr.db", tmpdir);
 }
 
 static void
 tmp_cleanup(void)
 {
-	DIR *d = opendir(tmpdir);
-	if (d == NULL)
-		return;
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		char p[512];
-		(void)snprintf(p, sizeof p, "%s/%s", tmpdir, e->d_name);
-		(void)unlink(p);
-	}
-	closedir(d);
-	(void)rmdir(tmpdir);
+	test_tmpdir_remove(tmpdir);
 }
 
 static struct store *
