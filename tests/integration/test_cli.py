@@ -154,7 +154,14 @@ def test_accounts(lightr_bin, cfg):
     for su in ("\\Sent", "\\Drafts", "\\Trash", "\\Junk", "\\Archive"):
         assert su in show
     bob = ok(run(lightr_bin, "account", "show", "bob@example.com", config=cfg))
-    assert "quota:    1GiB" in bob
+    assert "quota:    1GiB" in bob and "admin:    no" in bob
+    assert ok(run(lightr_bin, "account", "admin", "bob@example.com", "on", config=cfg)) == \
+        "account bob@example.com domain admin on\n"
+    assert "admin:    domain admin" in ok(run(lightr_bin, "account", "show", "bob@example.com",
+                                                config=cfg))
+    ok(run(lightr_bin, "account", "admin", "bob@example.com", "off", config=cfg))
+    fails(run(lightr_bin, "account", "admin", "bob@example.com", "maybe", config=cfg), 2)
+    fails(run(lightr_bin, "account", "admin", "nobody@example.com", "on", config=cfg), 1)
     lst = ok(run(lightr_bin, "account", "list", "example.com", config=cfg))
     assert [l.split()[0] for l in lst.splitlines()[1:]] == ["alice@example.com", "Bob@example.com"]
     old = stored_hash(cfg, "alice@example.com")
