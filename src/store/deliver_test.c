@@ -19,6 +19,7 @@
 #include "store/store.h"
 #include "store/store_private.h" /* store_blob_sha256 */
 #include "test.h"
+#include "test_kill.h"
 #include "test_tmp.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -774,43 +775,11 @@ test_deliver_kill9(void)
 	deliver_setup(st);
 	MUST(store_account_add(st, "carol@example.com", "h", 0, &e_));
 	store_close(&st);
-	int p[2];
-	CHECK_INT(pipe(p), 0);
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid == 0) {
-		close(p[0]);
-		kill_child(p[1]);
-	}
-	close(p[1]);
-	size_t n = 0, cap = 1024;
-	char(*acks)[ACK_LEN] = xmalloc(cap * sizeof *acks);
+	size_t n = 0;
 	bool killed = false;
-	for (;;) {
-		if (n == cap) {
-			cap *= 2;
-			acks = xrealloc(acks, cap * sizeof *acks);
-		}
-		size_t got = 0;
-		while (got < ACK_LEN) {
-			ssize_t r = read(p[0], acks[n] + got, ACK_LEN - got);
-			if (r <= 0)
-				break;
-			got += (size_t)r;
-		}
-		if (got < ACK_LEN)
-			break; /* EOF: the child is gone */
-		n++;
-		if (!killed && n >= 300) {
-			kill(pid, SIGKILL); /* mid-burst: more deliveries are in flight */
-			killed = true;
-		}
-	}
-	close(p[0]);
-	int status;
-	CHECK_INT(waitpid(pid, &status, 0), pid);
+	char(*acks)[ACK_LEN] =
+	    (char(*)[ACK_LEN])test_kill_burst(kill_child, ACK_LEN, 300, &n, &killed);
 	CHECK(killed);
-	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
 
 	struct err err;
 	CHECK_INT(store_open(dbpath, &st, &err), 0);

@@ -15,6 +15,7 @@
 
 #include "store/store.h"
 #include "test.h"
+#include "test_kill.h"
 #include "test_tmp.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -346,43 +347,11 @@ static void
 test_kill9(void)
 {
 	tmp_setup();
-	int p[2];
-	CHECK_INT(pipe(p), 0);
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid == 0) {
-		close(p[0]);
-		kill_child(p[1]);
-	}
-	close(p[1]);
-	size_t n = 0, cap = 1024;
-	char(*acks)[ACK_LEN] = xmalloc(cap * sizeof *acks);
+	size_t n = 0;
 	bool killed = false;
-	for (;;) {
-		if (n == cap) {
-			cap *= 2;
-			acks = xrealloc(acks, cap * sizeof *acks);
-		}
-		size_t got = 0;
-		while (got < ACK_LEN) {
-			ssize_t r = read(p[0], acks[n] + got, ACK_LEN - got);
-			if (r <= 0)
-				break;
-			got += (size_t)r;
-		}
-		if (got < ACK_LEN)
-			break; /* EOF: the child is gone */
-		n++;
-		if (!killed && n >= 400) {
-			kill(pid, SIGKILL); /* mid-burst: more writes are in flight */
-			killed = true;
-		}
-	}
-	close(p[0]);
-	int status;
-	CHECK_INT(waitpid(pid, &status, 0), pid);
+	char(*acks)[ACK_LEN] =
+	    (char(*)[ACK_LEN])test_kill_burst(kill_child, ACK_LEN, 400, &n, &killed);
 	CHECK(killed);
-	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
 
 	struct store *st;
 	struct err err;
