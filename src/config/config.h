@@ -56,7 +56,19 @@ struct config {
 		                   * inside DATA/BDAT (RFC 5321 §4.5.3.2.7: at least 5 minutes) */
 	} smtp;
 	struct {
-		uint64_t timeout; /* seconds idle (RFC 9051 §5.4: at least 30 minutes) */
+		uint64_t max_line;         /* bytes per command line after login (RFC 9051 §4) */
+		uint64_t preauth_max_line; /* ... before login */
+		uint64_t max_literal;      /* bytes per literal after login = APPENDLIMIT */
+		uint64_t preauth_max_literal; /* ... before login */
+		uint64_t max_command;         /* a whole command with its literals */
+		uint64_t max_depth;           /* parenthesis nesting */
+		uint64_t max_errors;          /* BAD commands per connection, then BYE */
+		uint64_t max_auth_failures;   /* failed LOGIN/AUTHENTICATE, then BYE */
+		uint64_t auth_failure_delay;  /* seconds; the n-th failure waits n * this */
+		uint64_t preauth_timeout;     /* seconds idle before login */
+		uint64_t
+		    timeout; /* seconds idle after login (RFC 9051 §5.4: at least 30 minutes) */
+		bool plaintext_auth_loopback; /* LOGIN without TLS from 127.0.0.0/8 and ::1 */
 	} imap;
 	struct {
 		uint64_t max_connections;        /* all listeners together */

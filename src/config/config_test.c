@@ -93,6 +93,17 @@ test_defaults(void)
 	CHECK_INT(c->smtp.auth_failure_delay, 1);
 	CHECK_STR(c->smtp.subaddress_separator, "+");
 	CHECK_INT(c->imap.timeout, 1800);
+	CHECK_INT(c->imap.preauth_timeout, 60);
+	CHECK_INT(c->imap.max_line, 64 * 1024);
+	CHECK_INT(c->imap.preauth_max_line, 8192);
+	CHECK_INT(c->imap.max_literal, 25 * 1024 * 1024);
+	CHECK_INT(c->imap.preauth_max_literal, 8192);
+	CHECK_INT(c->imap.max_command, 32 * 1024 * 1024);
+	CHECK_INT(c->imap.max_depth, 64);
+	CHECK_INT(c->imap.max_errors, 20);
+	CHECK_INT(c->imap.max_auth_failures, 3);
+	CHECK_INT(c->imap.auth_failure_delay, 1);
+	CHECK_INT(c->imap.plaintext_auth_loopback, 0);
 	CHECK_INT(c->limits.max_connections, 1000);
 	CHECK_INT(c->limits.max_connections_per_ip, 20);
 	CHECK_INT(c->limits.shutdown_timeout, 10);
@@ -139,6 +150,11 @@ static const char full_yaml[] =
     "smtp: {max_message_size: 512k, max_recipients: \"250\", timeout: 10m}\n"
     "imap:\n"
     "  timeout: 1h\n"
+    "  preauth_timeout: 10s\n"
+    "  max_line: 16KiB\n"
+    "  max_literal: 1MiB\n"
+    "  max_depth: 8\n"
+    "  plaintext_auth_loopback: true\n"
     "limits:\n"
     "  max_connections: 5000\n"
     "  max_connections_per_ip: 50\n"
@@ -174,6 +190,11 @@ check_full(const struct config *c)
 	CHECK_INT(c->smtp.max_recipients, 250);
 	CHECK_INT(c->smtp.timeout, 600);
 	CHECK_INT(c->imap.timeout, 3600);
+	CHECK_INT(c->imap.preauth_timeout, 10);
+	CHECK_INT(c->imap.max_line, 16 * 1024);
+	CHECK_INT(c->imap.max_literal, 1024 * 1024);
+	CHECK_INT(c->imap.max_depth, 8);
+	CHECK_INT(c->imap.plaintext_auth_loopback, 1);
 	CHECK_INT(c->limits.max_connections, 5000);
 	CHECK_INT(c->limits.max_connections_per_ip, 50);
 	CHECK_INT(c->limits.shutdown_timeout, 0);
@@ -256,6 +277,43 @@ test_errors(void)
 	     "t.yaml:1: smtp.auth_failure_delay: 31s is above maximum 30s\n"},
 	    {"smtp: {max_errors: 0}\n", "t.yaml:1: smtp.max_errors: 0 is below minimum 1\n"},
 	    {"imap:\n  timeout: 2d\n", "t.yaml:2: imap.timeout: 2d is above maximum 1d\n"},
+	    /* imap: RFC 9051 §5.4 (autologout >= 30m), §4 (lines >= 8000 octets) */
+	    {"imap:\n  timeout: 29m\n", "t.yaml:2: imap.timeout: 29m is below minimum 30m\n"},
+	    {"imap: {preauth_timeout: 0}\n",
+	     "t.yaml:1: imap.preauth_timeout: 0 is below minimum 1s\n"},
+	    {"imap: {preauth_timeout: 31m}\n",
+	     "t.yaml:1: imap.preauth_timeout: 31m is above maximum 30m\n"},
+	    {"imap: {max_line: 7999}\n", "t.yaml:1: imap.max_line: 7999 is below minimum 8000\n"},
+	    {"imap: {max_line: 17MiB}\n",
+	     "t.yaml:1: imap.max_line: 17MiB is above maximum 16MiB\n"},
+	    {"imap: {preauth_max_line: 1000}\n",
+	     "t.yaml:1: imap.preauth_max_line: 1000 is below minimum 1KiB\n"},
+	    {"imap: {max_literal: 1GiB}\n",
+	     "t.yaml:1: imap.max_literal: 1GiB is above maximum 512MiB\n"},
+	    {"imap: {preauth_max_literal: 255}\n",
+	     "t.yaml:1: imap.preauth_max_literal: 255 is below minimum 256\n"},
+	    {"imap: {max_command: 2GiB}\n",
+	     "t.yaml:1: imap.max_command: 2GiB is above maximum 1GiB\n"},
+	    {"imap: {max_depth: 7}\n", "t.yaml:1: imap.max_depth: 7 is below minimum 8\n"},
+	    {"imap: {max_depth: 257}\n", "t.yaml:1: imap.max_depth: 257 is above maximum 256\n"},
+	    {"imap: {max_errors: 0}\n", "t.yaml:1: imap.max_errors: 0 is below minimum 1\n"},
+	    {"imap: {max_auth_failures: 101}\n",
+	     "t.yaml:1: imap.max_auth_failures: 101 is above maximum 100\n"},
+	    {"imap: {auth_failure_delay: 31s}\n",
+	     "t.yaml:1: imap.auth_failure_delay: 31s is above maximum 30s\n"},
+	    {"imap: {plaintext_auth_loopback: maybe}\n",
+	     "t.yaml:1: imap.plaintext_auth_loopback: expected true or false\n"},
+	    /* imap: cross-field rules */
+	    {"imap:\n  max_line: 8000\n  preauth_max_line: 9000\n",
+	     "t.yaml:3: imap.preauth_max_line: 9000 is above imap.max_line (8000)\n"},
+	    {"imap:\n  max_line: 8000\n",
+	     "t.yaml:2: imap.max_line: 8000 is below imap.preauth_max_line (8KiB)\n"},
+	    {"imap:\n  max_literal: 4KiB\n",
+	     "t.yaml:2: imap.max_literal: 4KiB is below imap.preauth_max_literal (8KiB)\n"},
+	    {"imap:\n  max_command: 1MiB\n",
+	     "t.yaml:2: imap.max_command: 1MiB is below imap.max_literal (25MiB)\n"},
+	    {"imap:\n  max_literal: 64MiB\n",
+	     "t.yaml:2: imap.max_literal: 64MiB is above imap.max_command (32MiB)\n"},
 	    {"limits: {shutdown_timeout: 11m}\n",
 	     "t.yaml:1: limits.shutdown_timeout: 11m is above maximum 10m\n"},
 	    /* enum and strings */
@@ -512,6 +570,10 @@ test_dump(void)
 	CHECK(strstr(buf_cstr(&out), "  - {role: http,        address: \"127.0.0.1:8080\", tls: "
 	                             "false}\n") != NULL);
 	CHECK(strstr(buf_cstr(&out), "  # cert: (not set)\n") != NULL);
+	CHECK(strstr(buf_cstr(&out), "\nimap:\n  max_line: 64KiB\n  preauth_max_line: 8KiB\n") !=
+	      NULL);
+	CHECK(strstr(buf_cstr(&out), "  preauth_timeout: 1m\n  timeout: 30m\n"
+	                             "  plaintext_auth_loopback: false\n") != NULL);
 	CHECK(strncmp(buf_cstr(&out), "hostname: ", 10) == 0);
 	/* --defaults ignores the values of c. */
 	struct buf out2;

@@ -400,10 +400,35 @@ prescan(struct loader *ld, const void *data, size_t len)
 	return ok;
 }
 
+/* "small" must not be above "big" (two SIZE rows); reported on the row the file set, the small
+ * one when both or neither were. */
+static void
+check_not_above(struct loader *ld, const char *small, const char *big)
+{
+	const struct param *ps = config_param_find(slice_from(small));
+	const struct param *pb = config_param_find(slice_from(big));
+	uint64_t vs = *(const uint64_t *)config_cfield(ld->c, ps);
+	uint64_t vb = *(const uint64_t *)config_cfield(ld->c, pb);
+	if (vs <= vb)
+		return;
+	char a[32], b[32];
+	config_format_size(vs, a, sizeof a);
+	config_format_size(vb, b, sizeof b);
+	unsigned ls = ld->lines[ps - config_params], lb = ld->lines[pb - config_params];
+	if (ls == 0 && lb != 0)
+		load_error(ld, lb, big, "%s is below %s (%s)", b, small, a);
+	else
+		load_error(ld, ls, small, "%s is above %s (%s)", a, big, b);
+}
+
 /* Cross-field rules that no single row can check. */
 static void
 check_config(struct loader *ld)
 {
+	check_not_above(ld, "imap.preauth_max_line", "imap.max_line");
+	check_not_above(ld, "imap.preauth_max_literal", "imap.max_literal");
+	check_not_above(ld, "imap.max_line", "imap.max_command");
+	check_not_above(ld, "imap.max_literal", "imap.max_command");
 	const struct param *cert = config_param_find(slice_from("tls.cert"));
 	const struct param *key = config_param_find(slice_from("tls.key"));
 	struct config *c = ld->c;

@@ -46,7 +46,36 @@ const struct param config_params[] = {
 	{"smtp.subaddress_separator", PARAM_ENUM, OFF(smtp.subaddress_separator), "+", 0, 0, true, 0,
 	    subaddress_seps, NULL},
 	{"smtp.timeout", PARAM_DURATION, OFF(smtp.timeout), "5m", 5, 3600, true, 0, NULL, NULL},
-	{"imap.timeout", PARAM_DURATION, OFF(imap.timeout), "30m", 60, 86400, true, 0, NULL, NULL},
+	/* RFC 9051 §4: servers should accept command lines of at least 8000 octets. */
+	{"imap.max_line", PARAM_SIZE, OFF(imap.max_line), "64KiB", 8000, 16 * MIB, true, 0, NULL,
+	    NULL},
+	/* STYLE.md B.1.2: a smaller budget before login (LOGIN or AUTHENTICATE PLAIN fit). */
+	{"imap.preauth_max_line", PARAM_SIZE, OFF(imap.preauth_max_line), "8KiB", KIB, 16 * MIB,
+	    true, 0, NULL, NULL},
+	/* APPEND size limit (RFC 7889 APPENDLIMIT); same default as smtp.max_message_size. */
+	{"imap.max_literal", PARAM_SIZE, OFF(imap.max_literal), "25MiB", KIB, 512 * MIB, true, 0,
+	    NULL, NULL},
+	{"imap.preauth_max_literal", PARAM_SIZE, OFF(imap.preauth_max_literal), "8KiB", 256,
+	    512 * MIB, true, 0, NULL, NULL},
+	/* A whole command with its literals (RFC 9051 §4.3: servers may limit it). */
+	{"imap.max_command", PARAM_SIZE, OFF(imap.max_command), "32MiB", 64 * KIB, GIB, true, 0,
+	    NULL, NULL},
+	/* Parenthesis nesting in SEARCH/FETCH/BODY lists (parsers recurse). */
+	{"imap.max_depth", PARAM_UINT, OFF(imap.max_depth), "64", 8, 256, true, 0, NULL, NULL},
+	{"imap.max_errors", PARAM_UINT, OFF(imap.max_errors), "20", 1, 1000, true, 0, NULL, NULL},
+	{"imap.max_auth_failures", PARAM_UINT, OFF(imap.max_auth_failures), "3", 1, 100, true, 0,
+	    NULL, NULL},
+	{"imap.auth_failure_delay", PARAM_DURATION, OFF(imap.auth_failure_delay), "1s", 0, 30, true,
+	    0, NULL, NULL},
+	/* RFC 9051 §5.4: the autologout timer before login may be shorter than 30 minutes. */
+	{"imap.preauth_timeout", PARAM_DURATION, OFF(imap.preauth_timeout), "1m", 1, 1800, true, 0,
+	    NULL, NULL},
+	/* RFC 9051 §5.4: the autologout timer after login is at least 30 minutes. */
+	{"imap.timeout", PARAM_DURATION, OFF(imap.timeout), "30m", 1800, 86400, true, 0, NULL, NULL},
+	/* RFC 9051 §6.2.3 (LOGINDISABLED): no login without TLS, except from 127.0.0.0/8 and ::1
+	 * when this is true (tests, a local webmail). */
+	{"imap.plaintext_auth_loopback", PARAM_BOOL, OFF(imap.plaintext_auth_loopback), "false", 0,
+	    0, true, 0, NULL, NULL},
 	{"limits.max_connections", PARAM_UINT, OFF(limits.max_connections), "1000", 1, 100000,
 	    true, 0, NULL, NULL},
 	{"limits.max_connections_per_ip", PARAM_UINT, OFF(limits.max_connections_per_ip), "20", 1,

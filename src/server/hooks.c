@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "auth/passwd.h"
+#include "mail/mime.h"
 #include "server_private.h"
 #include "util/buf.h"
 #include "util/log.h"
@@ -214,9 +215,17 @@ hook_deliver(void *vctx, const struct smtp_envelope *env, const unsigned char *m
 {
 	struct server_smtp_ctx *ctx = vctx;
 	struct hook_targets t = {0};
+	struct mime_meta meta = {0};
 	int ret = -1;
 	if (hook_expand(ctx, env, &t, reply_r) < 0)
 		goto out;
+	/* IMAP metadata, computed once here on the session's thread (DESIGN.md §2) and stored with
+	 * every local copy; without it (GMime failed) IMAP computes it at the first FETCH. */
+	if (t.n_local > 0 && mime_meta_build(msg, len, &meta) < 0) {
+		mime_meta_deinit(&meta);
+		meta = (struct mime_meta){0};
+		log_warn("smtp %s mime-metadata failed", ctx->id);
+	}
 	/* RFC 5321 §4.4: Return-Path at final delivery; Delivered-To names the mailbox (loop
 	 * detection for forwarders); then the Received trace line built by the session. */
 	for (size_t i = 0; i < t.n_local; i++) {
@@ -242,6 +251,11 @@ hook_deliver(void *vctx, const struct smtp_envelope *env, const unsigned char *m
 	    .queue_header_len = strlen(env->received),
 	    .remote = t.remote,
 	    .n_remote = t.n_remote,
+	    .meta_envelope = meta.envelope,
+	    .meta_body = meta.body,
+	    .meta_bodystructure = meta.bodystructure,
+	    .meta_parts = meta.parts.data,
+	    .meta_parts_len = meta.parts.len,
 	};
 	int64_t qid = 0;
 	struct err err = {0};
@@ -255,6 +269,7 @@ hook_deliver(void *vctx, const struct smtp_envelope *env, const unsigned char *m
 	         ctx->id, env->id, env->mail_from, len, t.n_local, t.n_remote, (long long)qid);
 	ret = 0;
 out:
+	mime_meta_deinit(&meta);
 	targets_free(&t);
 	return ret;
 }

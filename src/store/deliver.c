@@ -20,7 +20,8 @@ struct deliver_args {
 	const struct store_delivery *d;
 	char sha[STORE_SHA_HEX + 1];
 	int64_t now;
-	int64_t queue_id; /* out */
+	int64_t queue_id;   /* out */
+	int64_t *mailboxes; /* out: the INBOX of each local recipient (change counters) */
 };
 
 /* Binds n bytes (possibly none) as a blob without copying them. */
@@ -34,7 +35,7 @@ deliver_bind_bytes(sqlite3_stmt *stmt, int col, const void *p, size_t n)
  * advanced by the same statement. */
 static int
 deliver_local(struct store_tx *tx, const struct deliver_args *a, const struct store_local_rcpt *l,
-              struct err *err)
+              int64_t *mailbox_r, struct err *err)
 {
 	sqlite3 *db = store_tx_db(tx);
 	sqlite3_stmt *stmt = store_tx_stmt(tx, STMT_DELIVER_INBOX, err);
@@ -67,6 +68,13 @@ deliver_local(struct store_tx *tx, const struct deliver_args *a, const struct st
 	sqlite3_bind_int64(stmt, 5, (int64_t)(l->header_len + d->body_len));
 	sqlite3_bind_text(stmt, 6, a->sha, STORE_SHA_HEX, SQLITE_STATIC);
 	deliver_bind_bytes(stmt, 7, l->header, l->header_len);
+	/* IMAP metadata (NULL pointers bind SQL NULL: computed later when asked). */
+	sqlite3_bind_text(stmt, 8, d->meta_envelope, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 9, d->meta_body, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 10, d->meta_bodystructure, -1, SQLITE_STATIC);
+	if (d->meta_parts != NULL && d->meta_parts_len > 0)
+		sqlite3_bind_blob64(stmt, 11, d->meta_parts, d->meta_parts_len, SQLITE_STATIC);
+	*mailbox_r = mailbox_id;
 	return store_stmt_done(db, stmt, err, "deliver-message");
 }
 
@@ -118,7 +126,7 @@ deliver_fn(struct store_tx *tx, void *arg, struct err *err)
 	if (store_tx_blob_put(tx, a->sha, d->body, d->body_len, err) < 0)
 		return -1;
 	for (size_t i = 0; i < d->n_local; i++)
-		if (deliver_local(tx, a, &d->local[i], err) < 0)
+		if (deliver_local(tx, a, &d->local[i], &a->mailboxes[i], err) < 0)
 			return -1;
 	if (d->n_remote > 0 && deliver_queue(tx, a, err) < 0)
 		return -1;
@@ -167,8 +175,15 @@ store_deliver(struct store *st, const struct store_delivery *d, int64_t *queue_i
 	/* Hashing a large body takes a while: do it here, not on the shared writer thread. */
 	if (store_blob_sha256(d->body, d->body_len, a.sha, err) < 0)
 		return -1;
-	if (store_write(st, deliver_fn, &a, err) < 0)
+	a.mailboxes = xcalloc(d->n_local + 1, sizeof *a.mailboxes);
+	if (store_write(st, deliver_fn, &a, err) < 0) {
+		free(a.mailboxes);
 		return -1;
+	}
+	/* Committed: IDLE sessions on these INBOXes may look now. */
+	for (size_t i = 0; i < d->n_local; i++)
+		store_mailbox_changed(st, a.mailboxes[i]);
+	free(a.mailboxes);
 	if (queue_id_r)
 		*queue_id_r = a.queue_id;
 	log_debug("store - delivered blob=%.12s size=%zu local=%zu remote=%zu queue=%lld", a.sha,

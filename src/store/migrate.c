@@ -158,6 +158,29 @@ static const struct migration migrations[] = {
      "  UPDATE blobs SET refcount = refcount - 1 WHERE sha256 = OLD.blob_sha256;"
      "  DELETE FROM blobs WHERE sha256 = OLD.blob_sha256 AND refcount <= 0;"
      "END;"},
+    /* IMAP: BODY (without extension data) next to BODYSTRUCTURE; a covering index for the hot
+     * reads of a session (UIDs, flags, MODSEQs, keywords in UID order; STATUS counts), so they
+     * never touch the wide message rows; expunged UIDs with the MODSEQ of their expunge
+     * (QRESYNC VANISHED, RFC 7162 §3.2.5, and how other sessions learn of an expunge); and
+     * subscriptions of names that are no mailbox (RFC 9051 §6.3.9: a subscription outlives its
+     * mailbox), while mailboxes.subscribed stays the flag of existing mailboxes. A name is in at
+     * most one of the two places. Quota bytes stay with the messages triggers: every IMAP path
+     * (append, copy, move, expunge, delete) inserts or deletes message rows. */
+    {3, "imap: body, view index, expunged, subscriptions",
+     "ALTER TABLE messages ADD COLUMN body TEXT;"
+     "CREATE INDEX messages_view ON messages(mailbox_id, uid, flags, modseq, size, keywords);"
+     "CREATE TABLE expunged ("
+     "  mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,"
+     "  uid INTEGER NOT NULL,"
+     "  modseq INTEGER NOT NULL,"
+     "  PRIMARY KEY (mailbox_id, uid)"
+     ") WITHOUT ROWID;"
+     "CREATE INDEX expunged_modseq ON expunged(mailbox_id, modseq);"
+     "CREATE TABLE subscriptions ("
+     "  account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
+     "  name TEXT NOT NULL,"
+     "  PRIMARY KEY (account_id, name)"
+     ") WITHOUT ROWID;"},
 };
 
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])

@@ -30,7 +30,8 @@ static const char *const stmt_sql[STORE_STMT_COUNT] = {
         " RETURNING id, uidnext - 1, highestmodseq",
     [STMT_DELIVER_MESSAGE] =
         "INSERT INTO messages (mailbox_id, uid, modseq, flags, internal_date, size, blob_sha256,"
-        " header_text) VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6, ?7)",
+        " header_text, envelope, body, bodystructure, part_offsets)"
+        " VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     [STMT_DELIVER_QUEUE_MSG] =
         "INSERT INTO queue_messages (created, mail_from, auth_user, ret, envid, requiretls,"
         " smtputf8, eightbit, size, header_text, blob_sha256)"
@@ -40,6 +41,49 @@ static const char *const stmt_sql[STORE_STMT_COUNT] = {
         " VALUES (?1, ?2, lower(?3), ?4, ?5, ?6, ?6)",
     [STMT_SAVEPOINT] = "SAVEPOINT w0",
     [STMT_RELEASE] = "RELEASE w0",
+    /* IMAP. A mailbox's UIDNEXT and HIGHESTMODSEQ are read and written back by the request that
+     * changes it (the writer is the only one writing, so nothing interleaves). */
+    [STMT_IMAP_MBOX_BY_NAME] = "SELECT id, uidvalidity, uidnext, highestmodseq, special_use"
+                               " FROM mailboxes WHERE account_id = ?1 AND name = ?2",
+    [STMT_IMAP_MBOX_BY_ID] = "SELECT id, uidvalidity, uidnext, highestmodseq, special_use"
+                             " FROM mailboxes WHERE id = ?1",
+    [STMT_IMAP_MBOX_UPDATE] = "UPDATE mailboxes SET uidnext = ?2, highestmodseq = ?3 WHERE id = ?1",
+    /* The session's view of a whole mailbox: the covering index messages_view (migration 3). */
+    [STMT_IMAP_MSGS_ALL] = "SELECT uid, flags, modseq, keywords FROM messages"
+                           " INDEXED BY messages_view WHERE mailbox_id = ?1 ORDER BY uid",
+    /* Polls (NOOP, IDLE, QRESYNC) ask for few changes: walk the MODSEQ index, sort the few. */
+    [STMT_IMAP_MSGS_SINCE] = "SELECT uid, flags, modseq, keywords FROM messages"
+                             " INDEXED BY messages_modseq WHERE mailbox_id = ?1 AND modseq > ?2"
+                             " ORDER BY uid",
+    [STMT_IMAP_VANISHED] = "SELECT uid FROM expunged INDEXED BY expunged_modseq"
+                           " WHERE mailbox_id = ?1 AND modseq > ?2 ORDER BY uid",
+    [STMT_IMAP_META] = "SELECT id, internal_date, size, length(header_text), envelope, body,"
+                       " bodystructure, part_offsets FROM messages"
+                       " WHERE mailbox_id = ?1 AND uid = ?2",
+    [STMT_IMAP_READ] = "SELECT b.rowid, b.size, m.header_text FROM messages m"
+                       " JOIN blobs b ON b.sha256 = m.blob_sha256 WHERE m.id = ?1",
+    [STMT_IMAP_MSG_GET] = "SELECT id, flags, keywords, modseq, size FROM messages"
+                          " WHERE mailbox_id = ?1 AND uid = ?2",
+    [STMT_IMAP_MSG_FLAGS] =
+        "UPDATE messages SET flags = ?2, keywords = ?3, modseq = ?4 WHERE id = ?1",
+    [STMT_IMAP_MSG_COPY] =
+        "INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, internal_date, size,"
+        " blob_sha256, header_text, envelope, body, bodystructure, part_offsets)"
+        " SELECT ?2, ?3, ?4, flags, keywords, internal_date, size, blob_sha256, header_text,"
+        " envelope, body, bodystructure, part_offsets FROM messages WHERE id = ?1",
+    [STMT_IMAP_MSG_DELETE] = "DELETE FROM messages WHERE id = ?1",
+    [STMT_IMAP_EXPUNGED_ADD] =
+        "INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq) VALUES (?1, ?2, ?3)",
+    [STMT_IMAP_APPEND] =
+        "INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, internal_date, size,"
+        " blob_sha256, envelope, body, bodystructure, part_offsets)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    [STMT_IMAP_STATUS_COUNTS] =
+        "SELECT count(*), coalesce(sum((flags & 1) = 0), 0), coalesce(sum((flags & 8) <> 0), 0),"
+        " coalesce(sum(size), 0) FROM messages INDEXED BY messages_view WHERE mailbox_id = ?1",
+    [STMT_IMAP_QUOTA] = "SELECT used, quota, (SELECT count(*) FROM messages WHERE mailbox_id IN"
+                        " (SELECT id FROM mailboxes WHERE account_id = ?1))"
+                        " FROM accounts WHERE id = ?1",
 };
 
 sqlite3_stmt *

@@ -26,6 +26,8 @@ enum store_errcode {
 	STORE_EEXIST,        /* already exists (domain, account, or an alias with that address) */
 	STORE_EBUSY,         /* domain still has accounts or aliases and force was not given */
 	STORE_EINVAL,        /* argument rejected (e.g. account in a domain we do not serve) */
+	STORE_EOVERQUOTA,    /* the account's quota does not allow the new bytes */
+	STORE_EHASCHILDREN,  /* mailbox delete refused: it has inferiors */
 };
 
 struct store;
@@ -36,7 +38,8 @@ int store_open(const char *path, struct store **st_r, struct err *err);
 /* Stops the writer after it committed everything queued, closes all connections; accepts NULL and
  * sets *stp = NULL. No other thread may use the store during or after this call. */
 void store_close(struct store **stp);
-/* Closes the calling thread's read connection (call before a worker thread exits). */
+/* Closes the calling thread's read connection (call before a worker thread exits, or before it
+ * sits idle for long, e.g. IMAP IDLE: the next read opens a new one). */
 void store_thread_done(struct store *st);
 /* Highest applied migration number. */
 int store_schema_version(struct store *st);
@@ -213,6 +216,11 @@ struct store_delivery {
 	size_t queue_header_len;
 	const struct store_remote_rcpt *remote;
 	size_t n_remote;
+	/* IMAP metadata of body (mail/mime.h mime_meta_build), stored in every local message row;
+	 * each may be NULL (IMAP then computes it when asked). */
+	const char *meta_envelope, *meta_body, *meta_bodystructure;
+	const void *meta_parts; /* part table bytes */
+	size_t meta_parts_len;
 };
 /* Durable on 0; *queue_id_r (may be NULL) gets the queue message id, or 0 when n_remote == 0.
  * ENOTFOUND when an account vanished meanwhile (nothing is stored then). EINVAL without any
@@ -244,6 +252,148 @@ struct store_queue_rcpt {
 };
 int store_queue_list(struct store *st, struct store_queue_rcpt **v_r, size_t *n_r, struct err *err);
 void store_queue_list_free(struct store_queue_rcpt **vp, size_t n);
+
+/* ---- IMAP (RFC 3501/9051, CONDSTORE/QRESYNC RFC 7162) ----
+ * What imap/mailstore_sql.c needs. Accounts are named by id (store_account_get at login),
+ * mailboxes by name (UTF-8, "/" separated, "INBOX" spelled so) or by the id store_imap_status
+ * returned; a mailbox id is trusted to belong to the caller's account. Every write is one
+ * store_write request (durable on return) that keeps the mailbox's UIDNEXT and HIGHESTMODSEQ
+ * consistent: each new or changed message gets HIGHESTMODSEQ + 1 of its mailbox, UIDs are
+ * UIDNEXT and never reused, and every expunge is recorded with a new MODSEQ (vanished). After
+ * the commit, store_mailbox_change_seq of every touched mailbox moves. Flags are a bitmask the
+ * store does not interpret except STORE_FLAG_SEEN (unseen count) and STORE_FLAG_DELETED
+ * (expunge); keywords are space-separated, compared without regard to ASCII case, kept once. */
+#define STORE_FLAG_SEEN    (1u << 0)
+#define STORE_FLAG_DELETED (1u << 3)
+#define STORE_KEYWORDS_MAX 64 /* distinct keywords per message; more is EINVAL */
+
+struct store_imap_mailbox {
+	char *name;
+	char *special_use; /* NULL for none */
+	bool subscribed;
+	bool exists; /* false: a subscription to a name that is no mailbox */
+};
+/* Every mailbox of account plus subscriptions of names that are no mailbox, ordered by name with
+ * INBOX first. */
+int store_imap_mailbox_list(struct store *st, int64_t account, struct store_imap_mailbox **v_r,
+                            size_t *n_r, struct err *err);
+void store_imap_mailbox_list_free(struct store_imap_mailbox **vp, size_t n);
+
+struct store_imap_status {
+	int64_t id;
+	uint32_t uidvalidity, uidnext;
+	uint64_t highestmodseq;
+	uint32_t messages, unseen, deleted;
+	uint64_t size;     /* sum of RFC822.SIZE */
+	char *special_use; /* heap, NULL for none */
+};
+/* One snapshot. ENOTFOUND when account has no mailbox name. */
+int store_imap_status(struct store *st, int64_t account, const char *name,
+                      struct store_imap_status *s_r, struct err *err);
+void store_imap_status_deinit(struct store_imap_status *s);
+/* Creates name with a fresh UIDVALIDITY, and its missing superiors (no \Noselect placeholders).
+ * special_use NULL or one of \All \Archive \Drafts \Flagged \Junk \Sent \Trash (EINVAL
+ * otherwise). Subscribed when a subscription to the name existed. EEXIST; EINVAL for an empty
+ * name, an empty level ("a//b", "/a", "a/") or a name over 1024 bytes. */
+int store_imap_create(struct store *st, int64_t account, const char *name, const char *special_use,
+                      struct err *err);
+/* Deletes name and its messages (with vanished records gone too). EINVAL for INBOX, ENOTFOUND,
+ * EHASCHILDREN when "name/..." exists. A subscription stays (RFC 9051 §6.3.9). */
+int store_imap_delete(struct store *st, int64_t account, const char *name, struct err *err);
+/* Renames old_name and its inferiors to new_name (UIDVALIDITY, messages and subscription flags
+ * kept), creating missing superiors of new_name. old_name INBOX: a new mailbox new_name (fresh
+ * UIDVALIDITY) receives all INBOX messages with their UIDs, flags and MODSEQs; INBOX stays, empty,
+ * with the moved UIDs recorded as expunged; INBOX's inferiors are not renamed (RFC 9051 §6.3.6).
+ * ENOTFOUND, EEXIST (new_name or an inferior of it exists), EINVAL (bad name, new_name INBOX or
+ * inside old_name). */
+int store_imap_rename(struct store *st, int64_t account, const char *old_name, const char *new_name,
+                      struct err *err);
+/* Subscribes or unsubscribes name, which need not exist (RFC 9051 §6.3.9). */
+int store_imap_subscribe(struct store *st, int64_t account, const char *name, bool on,
+                         struct err *err);
+
+struct store_imap_msg {
+	uint32_t uid;
+	uint32_t flags;
+	uint64_t modseq;
+	char *keywords; /* heap; NULL when none */
+};
+/* Messages of mailbox with modseq > changed_since (0: all) ascending by UID, and the mailbox's
+ * UIDNEXT and HIGHESTMODSEQ from the same snapshot. ENOTFOUND when the mailbox is gone. */
+int store_imap_messages(struct store *st, int64_t mailbox, uint64_t changed_since,
+                        struct store_imap_msg **v_r, size_t *n_r, uint32_t *uidnext_r,
+                        uint64_t *highestmodseq_r, struct err *err);
+void store_imap_msgs_free(struct store_imap_msg **vp, size_t n);
+/* UIDs expunged from mailbox with an expunge modseq > since, ascending (QRESYNC VANISHED). */
+int store_imap_vanished(struct store *st, int64_t mailbox, uint64_t since, uint32_t **uids_r,
+                        size_t *n_r, struct err *err);
+
+struct store_imap_meta {
+	int64_t id; /* message reference for store_imap_read */
+	uint32_t uid;
+	int64_t internal_date;
+	uint64_t size;                         /* header_len + body length */
+	uint64_t header_len;                   /* per-recipient header before the body */
+	char *envelope, *body, *bodystructure; /* heap; NULL when not computed at delivery */
+	struct buf parts;                      /* part table (empty when not computed) */
+};
+/* ENOTFOUND when mailbox has no message uid (expunged meanwhile). */
+int store_imap_meta(struct store *st, int64_t mailbox, uint32_t uid, struct store_imap_meta *m_r,
+                    struct err *err);
+void store_imap_meta_deinit(struct store_imap_meta *m);
+/* Appends bytes [off, off + len) of message id (header text followed by the body blob, clipped
+ * at its size) to out, reading the body incrementally (sqlite3_blob_read) so a large body is
+ * never loaded beyond the range. ENOTFOUND when the message is gone; EINVAL when out's max
+ * refuses the bytes. */
+int store_imap_read(struct store *st, int64_t id, uint64_t off, uint64_t len, struct buf *out,
+                    struct err *err);
+
+enum store_flags_op { STORE_FLAGS_SET, STORE_FLAGS_ADD, STORE_FLAGS_REMOVE };
+/* STORE on uids (ascending; missing ones ignored) of mailbox: flags and keywords (NULL = none)
+ * set, added or removed. unchangedsince != 0: messages with modseq > unchangedsince are left
+ * alone and listed in *failed_r (RFC 7162 §3.1.3). Each message whose flags or keywords changed
+ * gets its own new modseq and is listed with its new state in *changed_r (UID order). Output
+ * arrays are heap (free / store_imap_msgs_free); failed_r may be NULL. */
+int store_imap_store(struct store *st, int64_t mailbox, const uint32_t *uids, size_t n,
+                     enum store_flags_op op, uint32_t flags, const char *keywords,
+                     uint64_t unchangedsince, struct store_imap_msg **changed_r,
+                     size_t *n_changed_r, uint32_t **failed_r, size_t *n_failed_r, struct err *err);
+/* COPY (move false) or MOVE of uids (ascending; missing ones skipped) of mailbox into the mailbox
+ * dest of account: new UIDs in source order, the body shared (same blob), flags, keywords,
+ * internal date and metadata copied. *src_r / *dst_r (heap, n_r entries) pair source and new
+ * UIDs (COPYUID, RFC 4315). Move expunges the sources in the same transaction and records them as
+ * vanished (RFC 6851). ENOTFOUND (dest), EOVERQUOTA (copy beyond the account's quota). */
+int store_imap_copy(struct store *st, int64_t account, int64_t mailbox, const uint32_t *uids,
+                    size_t n, const char *dest, bool move, uint32_t *dest_uidvalidity_r,
+                    uint32_t **src_r, uint32_t **dst_r, size_t *n_r, struct err *err);
+/* Removes the messages of mailbox flagged \Deleted, only among uids (ascending) when uids is not
+ * NULL; records them as vanished with one new modseq; their UIDs (ascending, heap) in
+ * *expunged_r. */
+int store_imap_expunge(struct store *st, int64_t mailbox, const uint32_t *uids, size_t n,
+                       uint32_t **expunged_r, size_t *n_r, struct err *err);
+
+struct store_imap_append {
+	const char *mailbox;
+	uint32_t flags;
+	const char *keywords; /* NULL = none */
+	int64_t internal_date;
+	const unsigned char *msg; /* the message exactly as given; stored as the body blob */
+	size_t len;
+	const char *envelope, *body, *bodystructure; /* metadata (mail/mime.h), may be NULL */
+	const void *parts;
+	size_t parts_len;
+};
+/* APPEND: a new message in a->mailbox of account with the next UID. ENOTFOUND, EOVERQUOTA
+ * (quota != 0 and used + len > quota), EINVAL (too many keywords, body too large). */
+int store_imap_append(struct store *st, int64_t account, const struct store_imap_append *a,
+                      uint32_t *uidvalidity_r, uint32_t *uid_r, struct err *err);
+/* Bytes used, quota (0 = none) and number of messages of account. */
+int store_imap_quota(struct store *st, int64_t account, uint64_t *used_r, uint64_t *limit_r,
+                     uint64_t *messages_r, struct err *err);
+/* A counter that moves after every commit that touched mailbox (delivery, flags, copy/move,
+ * expunge, append, rename, delete), read without SQL (an atomic load); slots are shared by
+ * mailbox ids equal modulo 4096, so it may also move for another mailbox. Thread-safe. */
+uint64_t store_mailbox_change_seq(struct store *st, int64_t mailbox);
 
 /* ---- maintenance ---- */
 /* Consistent online copy of the database to dest_path (SQLite backup API) while writers run;

@@ -1,15 +1,16 @@
 /* Internal declarations shared by the files of store/ (never included from another directory,
  * STYLE.md B.3). db.c owns connections and SQL helpers, stmt.c the per-connection statement
  * cache, migrate.c the schema, writer.c the group commit thread; domain.c, account.c, alias.c,
- * mailbox.c, blob.c, rcpt.c (recipient resolution) and deliver.c implement the public API on
- * top of them. Every write runs on the writer thread through store_write() with the writer's
- * connection (store_tx_db); every read runs on the calling thread's read connection
- * (store_db_reader). */
+ * mailbox.c, blob.c, rcpt.c (recipient resolution), deliver.c and imap_mbox.c / imap_msg.c (the
+ * IMAP section of store.h) implement the public API on top of them. Every write runs on the writer
+ * thread through store_write() with the writer's connection (store_tx_db); every read runs on the
+ * calling thread's read connection (store_db_reader). */
 #ifndef LIGHTR_STORE_PRIVATE_H
 #define LIGHTR_STORE_PRIVATE_H
 
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -42,12 +43,31 @@ enum store_stmt_id {
 	STMT_DELIVER_QUEUE_RCPT,
 	STMT_SAVEPOINT,
 	STMT_RELEASE,
+	/* IMAP (imap_mbox.c, imap_msg.c) */
+	STMT_IMAP_MBOX_BY_NAME,
+	STMT_IMAP_MBOX_BY_ID,
+	STMT_IMAP_MBOX_UPDATE,
+	STMT_IMAP_MSGS_ALL,
+	STMT_IMAP_MSGS_SINCE,
+	STMT_IMAP_VANISHED,
+	STMT_IMAP_META,
+	STMT_IMAP_READ,
+	STMT_IMAP_MSG_GET,
+	STMT_IMAP_MSG_FLAGS,
+	STMT_IMAP_MSG_COPY,
+	STMT_IMAP_MSG_DELETE,
+	STMT_IMAP_EXPUNGED_ADD,
+	STMT_IMAP_APPEND,
+	STMT_IMAP_STATUS_COUNTS,
+	STMT_IMAP_QUOTA,
 	STORE_STMT_COUNT
 };
 
 struct store_stmts {
 	sqlite3_stmt *v[STORE_STMT_COUNT]; /* NULL until first use */
 };
+
+#define STORE_CHANGE_SLOTS 4096
 
 /* A read connection owned by one thread; linked into its store so store_close can close it. */
 struct store_reader {
@@ -91,6 +111,10 @@ struct store {
 
 	pthread_key_t reader_key; /* → struct store_reader of the calling thread */
 	struct store_reader *readers;
+
+	/* Change counters for IDLE (store_mailbox_change_seq), slot = mailbox id % slots; bumped
+	 * after a commit that touched the mailbox. Zero from xcalloc. */
+	_Atomic uint64_t change_seq[STORE_CHANGE_SLOTS];
 };
 
 /* ---- db.c ---- */
@@ -170,6 +194,21 @@ int store_blob_sha256(const void *data, size_t len, char out[STORE_SHA_HEX + 1],
  * when len exceeds SQLite's length limit. */
 int store_tx_blob_put(struct store_tx *tx, const char *sha_hex, const void *data, size_t len,
                       struct err *err);
+
+/* ---- imap_mbox.c ---- */
+/* Moves the change counter of mailbox (call after the commit that touched it). */
+void store_mailbox_changed(struct store *st, int64_t mailbox);
+/* Inside tx: the mailbox name of account, or 0 (and no error) when there is none. */
+int store_tx_mailbox_find(struct store_tx *tx, int64_t account, const char *name, int64_t *id_r,
+                          struct err *err);
+
+/* ---- imap_msg.c ---- */
+/* Keyword set arithmetic on space-separated lists (ASCII case-insensitive, each kept once, in
+ * first-seen order): the result of op applied to cur with req (NULL = none) into a fresh heap
+ * string ("" for none); *changed_r tells whether the set differs from cur. EINVAL past
+ * STORE_KEYWORDS_MAX. */
+int store_keywords_apply(const char *cur, enum store_flags_op op, const char *req, char **out_r,
+                         bool *changed_r, struct err *err);
 
 /* ---- names.c ---- */
 /* Validates a domain name (LDH labels, "_" tolerated, 1..63 per label, <= 253) and writes it
