@@ -1,8 +1,11 @@
 /* lightr: the one binary. Git-style subcommands (DESIGN.md §6); the config file is -c FILE
  * (before or after the subcommand), else $LIGHTR_CONFIG, else ./lightr.yaml, else the built-in
  * defaults. Exit status 0 ok, 1 failure, 2 usage. */
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli_private.h"
 #include "util/log.h"
@@ -61,9 +64,35 @@ take_config_opt(int *argc, char **argv, const char **path_r)
 	return 0;
 }
 
+/* Idle IMAP connections (DESIGN.md §1: a thread each) must stay small: glibc keeps up to 7 freed
+ * chunks per size class in a per-thread cache (tcache) that nothing but thread exit empties, so
+ * memory SQLite freed on an IDLE thread stays resident (measured: 49 KiB per idle connection with
+ * the cache, 21 KiB without). Tunables are read only at process start, so "serve" re-executes
+ * itself once with the cache off. Other allocators (ASan) ignore the variable. */
+static void
+serve_tune_malloc(int argc, char **argv)
+{
+	static const char tunable[] = "glibc.malloc.tcache_count=0";
+	bool serve = false;
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "serve") == 0)
+			serve = true;
+	const char *cur = getenv("GLIBC_TUNABLES");
+	if (!serve || (cur && strstr(cur, "tcache_count") != NULL))
+		return;
+	char val[512];
+	int n = cur && *cur ? snprintf(val, sizeof val, "%s:%s", cur, tunable)
+	                    : snprintf(val, sizeof val, "%s", tunable);
+	if (n < 0 || (size_t)n >= sizeof val || setenv("GLIBC_TUNABLES", val, 1) != 0)
+		return;
+	execv("/proc/self/exe", argv);
+	/* Not fatal: the server works, idle connections just cost more. */
+}
+
 int
 main(int argc, char **argv)
 {
+	serve_tune_malloc(argc, argv);
 	struct cli_ctx ctx = {0};
 	if (take_config_opt(&argc, argv, &ctx.config_path) < 0)
 		return EXIT_USAGE;

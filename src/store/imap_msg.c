@@ -669,7 +669,7 @@ copy_rows(struct store_tx *tx, struct copy_args *a, struct mbox_state *d, const 
           size_t n, struct err *err)
 {
 	for (size_t i = 0; i < n; i++) {
-		uint32_t uid;
+		uint32_t uid = 0;
 		if (mbox_next_uid(d, &uid, err) < 0)
 			return -1;
 		sqlite3_stmt *stmt = store_tx_stmt(tx, STMT_IMAP_MSG_COPY, err);
@@ -894,7 +894,7 @@ append_fn(struct store_tx *tx, void *arg, struct err *err)
 	    quota_check(db, x->account, a->len, err) < 0 ||
 	    store_tx_blob_put(tx, x->sha, a->msg, a->len, err) < 0)
 		return -1;
-	uint32_t uid;
+	uint32_t uid = 0;
 	if (mbox_next_uid(&m, &uid, err) < 0)
 		return -1;
 	sqlite3_stmt *stmt = store_tx_stmt(tx, STMT_IMAP_APPEND, err);
