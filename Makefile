@@ -4,6 +4,7 @@
 #   make test   deps + ASan/UBSan build + unit + integration + check-deps + short fuzz runs
 #   make run    deps + build + ./lightr serve on the built-in defaults
 #   make fuzz   long fuzz runs by hand (FUZZ_SECONDS=600)
+#   make update-golden  regenerate golden files (tests/testdata)
 #   make format / make format-check, make clean
 
 CC      ?= cc
@@ -37,7 +38,7 @@ UNIT_BIN := $(TEST_SRC:src/%.c=build/san/%)
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=build/fuzz/%)
 
 .PHONY: all deps run test unit integration fuzz fuzz-build fuzz-short check-deps format \
-        format-check clean san
+        format-check clean san update-golden
 all: lightr
 
 deps:
@@ -88,6 +89,11 @@ test: deps
 
 fuzz: fuzz-build
 	@FUZZ_SECONDS=$${FUZZ_SECONDS:-600} tools/run-fuzz.sh $(FUZZ_BIN)
+
+# Regenerates tests/testdata/mime/*.ref (review the diff; tools/update-golden.sh --verify compares
+# with a private Dovecot).
+update-golden:
+	@tools/update-golden.sh
 
 check-deps:
 	@tools/check-deps.sh

@@ -42,10 +42,19 @@ def tmpdir_world():
     shutil.rmtree(d, ignore_errors=True)
 
 
+_handed_out = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port nobody listens on, never the same one twice in this test run (the kernel
+    may hand out a just-closed ephemeral port again, which gave two listeners one port)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def write_config(directory, extra="", ports=None, name="lightr.yaml"):
