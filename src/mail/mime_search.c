@@ -18,13 +18,6 @@
 /* ---- header values ---- */
 
 static bool
-name_eq(struct slice name, const char *field)
-{
-	size_t l = strlen(field);
-	return name.len == l && strncasecmp(name.p, field, l) == 0;
-}
-
-static bool
 needs_decode(const unsigned char *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -43,12 +36,12 @@ mime_search_header(const unsigned char *msg, size_t len, const char *field, stru
 	struct buf v;
 	buf_init(&v, 0);
 	while (mime_field_next(msg, he, &pos, &name, &voff, &vlen)) {
-		if (field != NULL && !name_eq(name, field))
+		if (field != NULL && !slice_ieq((const unsigned char *)name.p, name.len, field))
 			continue;
 		buf_reset(&v);
 		const unsigned char *p = msg + voff;
 		size_t i = 0;
-		while (i < vlen && (p[i] == ' ' || p[i] == '\t'))
+		while (i < vlen && is_wsp(p[i]))
 			i++;
 		for (; i < vlen; i++) /* unfold (RFC 5322 §2.2.3); NUL would end the C string */
 			if (p[i] != '\r' && p[i] != '\n')
@@ -157,6 +150,14 @@ body_part(void *ctx, const struct mime_text_part *tp)
 	c->first = false;
 	if (c->full)
 		return false;
+	if (tp->is_header) {
+		struct buf h;
+		buf_init(&h, room(c) + 1);
+		mime_search_header((const unsigned char *)tp->body.p, tp->body.len, NULL, &h);
+		put(c, h.data, h.len);
+		buf_deinit(&h);
+		return !c->full;
+	}
 	/* decoded output is at most 3 bytes per input byte per charset step; bound the input */
 	size_t want = room(c), n = tp->body.len;
 	if (want < SIZE_MAX / 8 && n > want * 4 + 64)
