@@ -79,6 +79,16 @@ status_items_parse(struct imap_cursor *c, struct status_items *it)
 	return imap_cur_list_close(c);
 }
 
+/* HIGHESTMODSEQ asked: RFC 7162 §3.1 makes the command a CONDSTORE enabling one. */
+static bool
+status_wants_modseq(const struct status_items *it)
+{
+	for (size_t i = 0; i < it->n; i++)
+		if (it->v[i] == ST_HIGHESTMODSEQ)
+			return true;
+	return false;
+}
+
 static void
 status_out(struct imap_cmdctx *cx, const char *name, const struct imap_ms_status *st,
            const struct status_items *it)
@@ -145,6 +155,8 @@ imap_cmd_status(struct imap_cmdctx *cx, struct imap_cursor *c)
 		r = -1;
 		goto out;
 	}
+	if (status_wants_modseq(&it))
+		cx->condstore_enable = true;
 	struct imap_ms_status st = {0};
 	struct err err = {0};
 	if (cx->ms->ops->status(cx->ms, buf_cstr(&name), &st, &err) < 0) {
@@ -746,6 +758,8 @@ imap_cmd_list(struct imap_cmdctx *cx, struct imap_cursor *c, bool lsub)
 		r = -1;
 		goto out;
 	}
+	if ((rq.ret & RET_STATUS) && status_wants_modseq(&rq.items))
+		cx->condstore_enable = true;
 	size_t tokens = 0;
 	bool all_empty = true;
 	for (size_t i = 0; i < rq.npats; i++)

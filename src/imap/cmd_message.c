@@ -512,8 +512,21 @@ imap_cmd_append(struct imap_session *s, struct imap_call *k)
 		if (!imap_cur_date_time(c, &date) || !imap_cur_sp(c))
 			goto syntax;
 	}
-	if (!literal_arg(c, &msg) || !imap_cur_eol(c))
+	uint64_t spooled = 0;
+	if (imap_cur_diverted(c, &spooled)) {
+		/* a large message went to a temporary file while it was read (session.c) */
+		if (!imap_cur_eol(c))
+			goto syntax;
+		const char *fail = NULL;
+		const unsigned char *p = imap_spool_map(s, spooled, &fail);
+		if (p == NULL) {
+			imap_tagged(s, "NO", "SERVERBUG", "%s", fail);
+			goto out;
+		}
+		msg = slice_make((const char *)p, (size_t)spooled);
+	} else if (!literal_arg(c, &msg) || !imap_cur_eol(c)) {
 		goto syntax;
+	}
 	if (s->lim.literal_max && msg.len > s->lim.literal_max) {
 		imap_tagged(s, "NO", "TOOBIG", "Message too large");
 		goto out;

@@ -182,6 +182,7 @@ imap_cmd_select(struct imap_session *s, struct imap_call *k)
 	v->readonly = examine;
 	v->uidvalidity = st.uidvalidity;
 	v->change_seq = s->ms->ops->change_seq ? s->ms->ops->change_seq(s->ms, st.id) : 0;
+	v->checked_at = imap_now_s(s);
 	free(st.special_use);
 	struct imap_ms_msg *m = NULL;
 	size_t n = 0;
@@ -367,4 +368,6 @@ imap_cmd_mailbox(struct imap_session *s, struct imap_call *k)
 	}
 	if (cx.selected_gone && s->state == IMAP_STATE_SELECTED)
 		imap_deselect(s); /* later commands get "BAD No mailbox selected" */
+	if (cx.condstore_enable && !s->condstore)
+		imap_before_tagged(s, imap_condstore_on); /* RFC 7162 §3.1 */
 }

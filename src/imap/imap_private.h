@@ -28,6 +28,9 @@ struct imap_cmdctx {
 	unsigned depth_max;
 	/* Set by RENAME/DELETE when they hit the selected mailbox (the session then closes it). */
 	bool selected_gone;
+	/* Set by STATUS (and LIST RETURN (STATUS ...)) asking for HIGHESTMODSEQ: a CONDSTORE
+	 * enabling command (RFC 7162 §3.1); the session turns CONDSTORE on. */
+	bool condstore_enable;
 };
 
 /* ---- cmd_mailbox.c ----
@@ -71,5 +74,19 @@ void imap_reply_ms_error(struct buf *out, const char *tag, const struct err *err
 void imap_string_out(struct buf *out, const char *s, size_t len, bool utf8);
 /* astring: atom when possible, else imap_string_out. */
 void imap_astring_out(struct buf *out, const char *s, bool utf8);
+
+/* ---- search.c: helpers shared with sort.c and thread.c ----
+ * imap_search_load_header: ops->meta of uid into *meta_r (the caller deinits it on success) and
+ * the message's top-level header bytes (header_len prefix included, blank line included)
+ * appended to hdr_r. -1 with err (ENONEXISTENT when the message vanished).
+ * imap_search_date_parse: an RFC 5322 date-time (§3.3, obsolete forms of §4.3 too): *t_r unix
+ * seconds (UTC), *day_r the days since the epoch of the date as written, ignoring time and
+ * zone (what SENTBEFORE/SENTON/SENTSINCE compare, RFC 9051 §6.4.4). false when unparsable.
+ * imap_search_sent_date: the first Date: field of hdr parsed, or fallback (the internal date,
+ * RFC 5256 §2.2); *day_r (may be NULL) as above. */
+int imap_search_load_header(struct imap_mailstore *ms, int64_t mailbox, uint32_t uid,
+                            struct imap_ms_meta *meta_r, struct buf *hdr_r, struct err *err);
+bool imap_search_date_parse(struct slice v, int64_t *t_r, int64_t *day_r);
+int64_t imap_search_sent_date(const struct buf *hdr, int64_t fallback, int64_t *day_r);
 
 #endif

@@ -168,6 +168,9 @@ struct imap_mailstore_ops {
 	 * thread's database connection). Optional. */
 	void (*idle_release)(struct imap_mailstore *ms);
 	void (*free)(struct imap_mailstore *ms);
+	/* Additive, optional: the directory where the session spools a large APPEND literal into
+	 * an unlinked temporary file (on the store's file system), or NULL for P_tmpdir. */
+	const char *(*spool_dir)(struct imap_mailstore *ms);
 };
 
 struct imap_mailstore {
@@ -177,6 +180,9 @@ struct imap_mailstore {
 
 /* The real mailstore for one session on store st (server/ passes it in). */
 struct imap_mailstore *imap_mailstore_sql(struct store *st);
+/* Additive: the spool directory of a mailstore made by imap_mailstore_sql (copied; server/
+ * passes the data directory). Unset: P_tmpdir. */
+void imap_mailstore_sql_set_spool_dir(struct imap_mailstore *ms, const char *dir);
 /* In-memory mailstore for tests and fuzzing: one account "user@test.example" with password
  * "secret" and mailboxes INBOX, Sent, Drafts, Trash (special-use set), holding the n_msgs
  * messages given (copied) in INBOX. */

@@ -27,6 +27,7 @@ struct ms_sql {
 	struct imap_mailstore base; /* first: the ops get a struct imap_mailstore * */
 	struct store *st;
 	int64_t account; /* 0 until login */
+	char *spool_dir; /* heap or NULL (imap_mailstore_sql_set_spool_dir) */
 };
 
 static struct ms_sql *
@@ -405,9 +406,16 @@ ms_idle_release(struct imap_mailstore *ms)
 	store_thread_done(ms_of(ms)->st);
 }
 
+static const char *
+ms_spool_dir(struct imap_mailstore *ms)
+{
+	return ms_of(ms)->spool_dir;
+}
+
 static void
 ms_free(struct imap_mailstore *ms)
 {
+	free(ms_of(ms)->spool_dir);
 	free(ms->user);
 	free(ms_of(ms));
 }
@@ -432,6 +440,7 @@ static const struct imap_mailstore_ops ms_sql_ops = {
     .change_seq = ms_change_seq,
     .idle_release = ms_idle_release,
     .free = ms_free,
+    .spool_dir = ms_spool_dir,
 };
 
 struct imap_mailstore *
@@ -441,4 +450,12 @@ imap_mailstore_sql(struct store *st)
 	m->base.ops = &ms_sql_ops;
 	m->st = st;
 	return &m->base;
+}
+
+void
+imap_mailstore_sql_set_spool_dir(struct imap_mailstore *ms, const char *dir)
+{
+	ASSERT(ms->ops == &ms_sql_ops);
+	free(ms_of(ms)->spool_dir);
+	ms_of(ms)->spool_dir = dir != NULL && *dir != '\0' ? xstrdup(dir) : NULL;
 }

@@ -3,7 +3,8 @@
  * and on the bytes themselves, never on how the input was split, so feeding it whole or one byte
  * at a time gives the same events. Memory is bounded: a line past line_max, or a literal that is
  * refused, is dropped as it streams, keeping only a short tail window to spot a "{N+}" at the end
- * of the dropped line. */
+ * of the dropped line. One literal per command can be diverted to a sink (imap_reader_divert):
+ * its bytes then never enter the command buffer. */
 #include "parser.h"
 
 #include <string.h>
@@ -41,6 +42,14 @@ struct imap_reader {
 	size_t tag_len;
 	unsigned char tail[TAIL_MAX]; /* last bytes of a line being dropped (before its LF) */
 	size_t tail_len;
+	bool lit_events;        /* report non-synchronizing literals (IMAP_READ_LITERAL) */
+	bool lit_pending;       /* a literal was just announced; none of its bytes read yet */
+	imap_literal_sink sink; /* the literal being read goes there (NULL: into cmd) */
+	void *sink_ctx;
+	bool sink_failed; /* the sink refused: the rest of the literal is dropped */
+	bool diverted;    /* the command has a diverted literal at div_off, div_len bytes */
+	size_t div_off;
+	uint64_t div_len;
 };
 
 struct imap_reader *
@@ -80,6 +89,13 @@ start_command(struct imap_reader *r)
 	r->done = false;
 	r->tail_len = 0;
 	r->cur_line_mode = r->line_mode;
+	r->lit_pending = false;
+	r->sink = NULL;
+	r->sink_ctx = NULL;
+	r->sink_failed = false;
+	r->diverted = false;
+	r->div_off = 0;
+	r->div_len = 0;
 }
 
 static bool
@@ -108,6 +124,37 @@ void
 imap_reader_refuse_literal(struct imap_reader *r)
 {
 	start_command(r);
+}
+
+void
+imap_reader_literal_events(struct imap_reader *r, bool on)
+{
+	r->lit_events = on;
+}
+
+bool
+imap_reader_divert(struct imap_reader *r, imap_literal_sink sink, void *ctx)
+{
+	if (sink == NULL || r->done || r->state != RD_LITERAL || !r->lit_pending ||
+	    r->lit_left == 0 || r->diverted)
+		return false;
+	r->sink = sink;
+	r->sink_ctx = ctx;
+	r->sink_failed = false;
+	r->diverted = true;
+	r->div_off = r->cmd.len;
+	r->div_len = r->lit_left;
+	return true;
+}
+
+bool
+imap_reader_diverted(const struct imap_reader *r, size_t *off_r, uint64_t *len_r)
+{
+	if (!r->done || !r->diverted)
+		return false;
+	*off_r = r->div_off;
+	*len_r = r->div_len;
+	return true;
 }
 
 size_t
@@ -325,10 +372,11 @@ line_end(struct imap_reader *r, struct slice *cmd_r, uint64_t *literal_r)
 	}
 	r->state = RD_LITERAL;
 	r->lit_left = n;
-	if (nonsync)
+	r->lit_pending = true;
+	if (nonsync && !r->lit_events)
 		return -1;
 	*literal_r = n;
-	return IMAP_READ_CONTINUE;
+	return nonsync ? IMAP_READ_LITERAL : IMAP_READ_CONTINUE;
 }
 
 enum imap_read
@@ -367,12 +415,17 @@ imap_reader_feed(struct imap_reader *r, const unsigned char *in, size_t len, siz
 		}
 		case RD_LITERAL: {
 			size_t k = r->lit_left < avail ? (size_t)r->lit_left : avail;
-			(void)buf_append(&r->cmd, in + i, k);
+			r->lit_pending = false;
+			if (r->sink == NULL)
+				(void)buf_append(&r->cmd, in + i, k);
+			else if (!r->sink_failed && r->sink(r->sink_ctx, in + i, k) < 0)
+				r->sink_failed = true;
 			i += k;
 			r->lit_left -= k;
 			if (r->lit_left == 0) {
 				r->state = RD_LINE;
 				r->seg_start = r->cmd.len;
+				r->sink = NULL;
 			}
 			break;
 		}
@@ -410,6 +463,8 @@ imap_reader_feed(struct imap_reader *r, const unsigned char *in, size_t len, siz
 			if (r->state == RD_LITERAL) {
 				r->state = RD_LINE;
 				r->seg_start = r->cmd.len;
+				r->lit_pending = false;
+				r->sink = NULL;
 			} else {
 				r->state = RD_SKIP_REST;
 				r->tail_len = 0;
@@ -447,6 +502,17 @@ imap_cur_init(struct imap_cursor *c, struct slice cmd, unsigned depth_max)
 	c->error = NULL;
 	c->depth = 0;
 	c->depth_max = depth_max;
+	c->div_at = NULL;
+	c->div_len = 0;
+}
+
+void
+imap_cur_set_diverted(struct imap_cursor *c, size_t off, uint64_t len)
+{
+	if (off <= (size_t)(c->end - c->p)) {
+		c->div_at = c->p + off;
+		c->div_len = len;
+	}
 }
 
 bool
@@ -538,10 +604,10 @@ parse_digits(const struct imap_cursor *c, const char *p, uint64_t max, uint64_t 
 	return p;
 }
 
-/* Literal header "{" number64 ["+"] "}" CRLF at c->p; on success returns the first data byte
- * and sets *n_r (already checked to fit in the command). */
+/* Literal header "{" number64 ["+"] "}" CRLF at c->p without its data: returns where the data
+ * starts and sets *n_r, or NULL with an error. */
 static const char *
-literal_header(struct imap_cursor *c, uint64_t *n_r)
+literal_header_only(struct imap_cursor *c, uint64_t *n_r)
 {
 	const char *err = NULL, *p = c->p + 1;
 	uint64_t n;
@@ -564,12 +630,45 @@ literal_header(struct imap_cursor *c, uint64_t *n_r)
 		return NULL;
 	}
 	p++;
+	*n_r = n;
+	return p;
+}
+
+/* Literal header at c->p; on success returns the first data byte and sets *n_r (already checked
+ * to fit in the command). A diverted literal is refused. */
+static const char *
+literal_header(struct imap_cursor *c, uint64_t *n_r)
+{
+	uint64_t n;
+	const char *p = literal_header_only(c, &n);
+	if (p == NULL)
+		return NULL;
+	if (c->div_at != NULL && p == c->div_at) {
+		fail(c, "Unexpected large literal");
+		return NULL;
+	}
 	if (n > (uint64_t)(c->end - p)) {
 		fail(c, "Literal data missing");
 		return NULL;
 	}
 	*n_r = n;
 	return p;
+}
+
+bool
+imap_cur_diverted(struct imap_cursor *c, uint64_t *len_r)
+{
+	if (c->div_at == NULL || imap_cur_peek(c) != '{')
+		return false;
+	const char *saved = c->error;
+	uint64_t n;
+	const char *p = literal_header_only(c, &n);
+	c->error = saved;
+	if (p == NULL || p != c->div_at || n != c->div_len)
+		return false;
+	c->p = p;
+	*len_r = n;
+	return true;
 }
 
 static size_t

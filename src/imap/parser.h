@@ -37,21 +37,25 @@ struct imap_reader_limits {
 };
 
 enum imap_read {
-	IMAP_READ_NEED_MORE,  /* everything consumed; no complete command yet */
-	IMAP_READ_COMMAND,    /* *cmd_r is a complete command (without its final CRLF) */
-	IMAP_READ_CONTINUE,   /* a synchronizing literal of *literal_r bytes was announced and is
-	                       * within limits: the session must send "+ ..." (or refuse it with
-	                       * imap_reader_refuse_literal) before the client sends it */
-	IMAP_READ_LINE_LONG,  /* a line over line_max ended (or the command is over command_max);
-	                       * everything up to the end of that line was dropped; *cmd_r holds
-	                       * the tag when one could be read (len 0 otherwise) */
-	IMAP_READ_LITERAL_BIG /* a literal over literal_max (or a non-synchronizing one over 4096
-	                       * without LITERAL+) was announced; *literal_r is its size, *cmd_r
-	                       * the tag if known. For a synchronizing literal the rest of the
-	                       * command is dropped (the client sends nothing more for it); for a
-	                       * non-synchronizing one the reader swallows the N bytes and the rest
-	                       * of that command without buffering them. The session replies
-	                       * (BAD, or NO [TOOBIG] for APPEND, RFC 7889 §4) */
+	IMAP_READ_NEED_MORE,   /* everything consumed; no complete command yet */
+	IMAP_READ_COMMAND,     /* *cmd_r is a complete command (without its final CRLF) */
+	IMAP_READ_CONTINUE,    /* a synchronizing literal of *literal_r bytes was announced and is
+	                        * within limits: the session must send "+ ..." (or refuse it with
+	                        * imap_reader_refuse_literal) before the client sends it */
+	IMAP_READ_LINE_LONG,   /* a line over line_max ended (or the command is over command_max);
+	                        * everything up to the end of that line was dropped; *cmd_r holds
+	                        * the tag when one could be read (len 0 otherwise) */
+	IMAP_READ_LITERAL_BIG, /* a literal over literal_max (or a non-synchronizing one over 4096
+	                        * without LITERAL+) was announced; *literal_r is its size, *cmd_r
+	                        * the tag if known. For a synchronizing literal the rest of the
+	                        * command is dropped (the client sends nothing more for it); for a
+	                        * non-synchronizing one the reader swallows the N bytes and the rest
+	                        * of that command without buffering them. The session replies
+	                        * (BAD, or NO [TOOBIG] for APPEND, RFC 7889 §4) */
+	IMAP_READ_LITERAL      /* only after imap_reader_literal_events(r, true): a
+	                        * non-synchronizing literal of *literal_r bytes was announced and is
+	                        * within limits; its bytes follow (the session may divert them with
+	                        * imap_reader_divert). Nothing to send. */
 };
 
 struct imap_reader;
@@ -72,6 +76,22 @@ enum imap_read imap_reader_feed(struct imap_reader *r, const unsigned char *in, 
 /* After IMAP_READ_CONTINUE, when the session refuses the literal (e.g. NO [TOOBIG] on APPEND):
  * the client will not send it, so the command is dropped and the reader waits for a new one. */
 void imap_reader_refuse_literal(struct imap_reader *r);
+/* Additive: report non-synchronizing literals too (IMAP_READ_LITERAL). Off by default. */
+void imap_reader_literal_events(struct imap_reader *r, bool on);
+/* Receives the bytes of a diverted literal in order, in pieces of any size. Returns 0, or -1:
+ * the rest of the literal is then consumed without calling it again. */
+typedef int (*imap_literal_sink)(void *ctx, const unsigned char *p, size_t n);
+/* Right after IMAP_READ_CONTINUE (when the session sends "+ ...") or IMAP_READ_LITERAL: the
+ * bytes of the literal just announced go to sink instead of the command buffer, so a large
+ * APPEND never sits in memory. The framed command then holds the literal's header with no
+ * data; imap_reader_diverted tells where. At most one literal per command is diverted. Returns
+ * false (nothing changes) when no literal is pending, it is empty, or one was diverted already. */
+bool imap_reader_divert(struct imap_reader *r, imap_literal_sink sink, void *ctx);
+/* For the command just handed out (IMAP_READ_COMMAND): true when one of its literals was
+ * diverted; *off_r is the offset in the command where its data would start, *len_r its size.
+ * Give both to the cursor (imap_cur_set_diverted) before parsing the command. */
+bool imap_reader_diverted(const struct imap_reader *r, size_t *off_r, uint64_t *len_r);
+
 /* Drops everything buffered (STARTTLS: plaintext after the command must not be used). Returns
  * the number of bytes dropped. */
 size_t imap_reader_discard(struct imap_reader *r);
@@ -86,9 +106,18 @@ struct imap_cursor {
 	const char *error; /* first syntax error, NULL while none */
 	unsigned depth;    /* current parenthesis nesting */
 	unsigned depth_max;
+	const char *div_at; /* additive: where a diverted literal's data would be (NULL: none) */
+	uint64_t div_len;   /* its size */
 };
 
 void imap_cur_init(struct imap_cursor *c, struct slice cmd, unsigned depth_max);
+/* Additive: the literal whose data starts at offset off of the command was diverted (see
+ * imap_reader_diverted). Every string helper refuses it ("Unexpected large literal"); only
+ * imap_cur_diverted takes it. */
+void imap_cur_set_diverted(struct imap_cursor *c, size_t off, uint64_t len);
+/* Additive: a diverted literal ("{N}" header, data elsewhere) is next: consumes its header and
+ * sets *len_r. false (nothing consumed, no error set) otherwise. */
+bool imap_cur_diverted(struct imap_cursor *c, uint64_t *len_r);
 bool imap_cur_at_end(const struct imap_cursor *c);
 /* Next byte without consuming (-1 at end). */
 int imap_cur_peek(const struct imap_cursor *c);

@@ -829,6 +829,182 @@ test_mutf7(void)
 	buf_deinit(&b);
 }
 
+/* ---- diverted literals ---- */
+
+struct sink_rec {
+	struct buf got;
+	size_t calls;
+	bool fail_after_first;
+};
+
+static int
+rec_sink(void *ctx, const unsigned char *p, size_t n)
+{
+	struct sink_rec *k = ctx;
+	k->calls++;
+	(void)buf_append(&k->got, p, n);
+	return k->fail_after_first ? -1 : 0;
+}
+
+/* Feeds in with the given step; diverts every literal of at least min bytes (events on). Logs
+ * events like run_reader plus "DIV <off> <len> <data>" after each command with a diverted
+ * literal, and "LIT <n>" for non-synchronizing announcements. */
+static void
+run_divert(const char *in, size_t len, size_t step, uint64_t min, struct buf *log, size_t *maxbuf_r)
+{
+	struct imap_reader *r = imap_reader_new(&lim_plus);
+	imap_reader_literal_events(r, true);
+	struct sink_rec k = {0};
+	buf_init(&k.got, 0);
+	size_t off = 0, maxbuf = 0;
+	while (off < len) {
+		size_t n = step ? (len - off < step ? len - off : step) : len - off;
+		const unsigned char *chunk = (const unsigned char *)in + off;
+		size_t done = 0;
+		for (;;) {
+			size_t used = 0, doff = 0;
+			struct slice cmd = {NULL, 0};
+			uint64_t lit = 0, dlen = 0;
+			enum imap_read ev =
+			    imap_reader_feed(r, chunk + done, n - done, &used, &cmd, &lit);
+			done += used;
+			if (imap_reader_buffered(r) > maxbuf)
+				maxbuf = imap_reader_buffered(r);
+			if (ev == IMAP_READ_NEED_MORE)
+				break;
+			switch (ev) {
+			case IMAP_READ_CONTINUE:
+			case IMAP_READ_LITERAL:
+				buf_printf(log, "%s %llu\n",
+				           ev == IMAP_READ_LITERAL ? "LIT" : "CONT",
+				           (unsigned long long)lit);
+				if (lit >= min) {
+					bool first = imap_reader_divert(r, rec_sink, &k);
+					CHECK(!imap_reader_divert(r, rec_sink, &k)); /* once */
+					buf_printf(log, "%s\n", first ? "DIVERTED" : "INLINE");
+				}
+				break;
+			case IMAP_READ_COMMAND:
+				buf_append_str(log, "CMD ");
+				log_bytes(log, cmd);
+				buf_append_str(log, "\n");
+				if (imap_reader_diverted(r, &doff, &dlen)) {
+					buf_printf(log, "DIV %zu %llu ", doff,
+					           (unsigned long long)dlen);
+					log_bytes(log, buf_slice(&k.got));
+					buf_append_str(log, "\n");
+					buf_reset(&k.got);
+				}
+				break;
+			default:
+				buf_printf(log, "EV %d\n", (int)ev);
+				break;
+			}
+		}
+		off += n;
+	}
+	if (maxbuf_r)
+		*maxbuf_r = maxbuf;
+	buf_deinit(&k.got);
+	imap_reader_free(&r);
+}
+
+static void
+test_reader_divert(void)
+{
+	static const struct {
+		const char *in, *want;
+	} cases[] = {
+	    {"a APPEND INBOX {10}\r\n0123456789\r\n",
+	     "CONT 10\nDIVERTED\nCMD a APPEND INBOX {10}\\r\\n\nDIV 21 10 0123456789\n"},
+	    {"a APPEND INBOX {10+}\r\n0123456789 x\r\nb NOOP\r\n",
+	     "LIT 10\nDIVERTED\nCMD a APPEND INBOX {10+}\\r\\n x\nDIV 22 10 0123456789\n"
+	     "CMD b NOOP\n"},
+	    /* small literals stay inline; only one literal per command is diverted */
+	    {"a X {2}\r\nab {10}\r\n0123456789 {11}\r\n0123456789z\r\n",
+	     "CONT 2\nCONT 10\nDIVERTED\nCONT 11\nINLINE\n"
+	     "CMD a X {2}\\r\\nab {10}\\r\\n {11}\\r\\n0123456789z\nDIV 18 10 0123456789\n"},
+	    {"a X {0}\r\n\r\n", "CONT 0\nCMD a X {0}\\r\\n\n"},
+	    {"a X {4+}\r\nabcd\r\n", "LIT 4\nCMD a X {4+}\\r\\nabcd\n"},
+	};
+	static const size_t steps[] = {0, 1, 3, 7};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		for (size_t j = 0; j < sizeof steps / sizeof steps[0]; j++) {
+			struct buf log;
+			buf_init(&log, 0);
+			run_divert(cases[i].in, strlen(cases[i].in), steps[j], 10, &log, NULL);
+			CHECK_STR(buf_cstr(&log), cases[i].want);
+			buf_deinit(&log);
+		}
+	}
+	/* a big literal never sits in memory */
+	size_t big = 9000, maxbuf = 0;
+	struct buf in, log;
+	buf_init(&in, 0);
+	buf_init(&log, 0);
+	buf_printf(&in, "a APPEND INBOX {%zu}\r\n", big);
+	for (size_t i = 0; i < big; i++)
+		buf_append_byte(&in, (unsigned char)('a' + i % 26));
+	buf_append_str(&in, "\r\n");
+	run_divert((const char *)in.data, in.len, 0, 100, &log, &maxbuf);
+	CHECK(maxbuf < 100);
+	CHECK(strstr(buf_cstr(&log), "DIV 23 9000 abcdef") != NULL);
+	buf_reset(&log);
+	run_divert((const char *)in.data, in.len, 1, 100, &log, &maxbuf);
+	CHECK(maxbuf < 100);
+	buf_deinit(&log);
+	buf_deinit(&in);
+	/* without events, non-synchronizing literals are silent; a failing sink gets one call */
+	struct imap_reader *r = imap_reader_new(&lim_plus);
+	struct sink_rec k = {.fail_after_first = true};
+	buf_init(&k.got, 0);
+	size_t used = 0, doff = 0;
+	struct slice cmd;
+	uint64_t lit = 0, dlen = 0;
+	const char *s1 = "a X {5+}\r\nhello\r\n";
+	CHECK_INT(imap_reader_feed(r, (const unsigned char *)s1, strlen(s1), &used, &cmd, &lit),
+	          IMAP_READ_COMMAND);
+	CHECK(!imap_reader_divert(r, rec_sink, &k));
+	const char *s2 = "b X {5}\r\n";
+	CHECK_INT(imap_reader_feed(r, (const unsigned char *)s2, strlen(s2), &used, &cmd, &lit),
+	          IMAP_READ_CONTINUE);
+	CHECK(imap_reader_divert(r, rec_sink, &k));
+	for (const char *p = "hello\r\n"; *p; p++) {
+		enum imap_read ev =
+		    imap_reader_feed(r, (const unsigned char *)p, 1, &used, &cmd, &lit);
+		CHECK(ev == (p[1] == '\0' ? IMAP_READ_COMMAND : IMAP_READ_NEED_MORE));
+	}
+	CHECK(k.calls == 1);
+	CHECK(imap_reader_diverted(r, &doff, &dlen) && doff == 9 && dlen == 5);
+	/* the cursor: only imap_cur_diverted takes it */
+	struct imap_cursor c;
+	imap_cur_init(&c, cmd, 8);
+	imap_cur_set_diverted(&c, doff, dlen);
+	struct slice t;
+	struct buf out;
+	buf_init(&out, 0);
+	CHECK(imap_cur_tag(&c, &t) && imap_cur_sp(&c) && imap_cur_atom(&c, &t) && imap_cur_sp(&c));
+	const char *at = c.p;
+	CHECK(!imap_cur_string(&c, &out, NULL));
+	CHECK_STR(c.error, "Unexpected large literal");
+	CHECK(c.p == at);
+	c.error = NULL;
+	CHECK(!imap_cur_astring(&c, &out));
+	c.error = NULL;
+	CHECK(imap_cur_diverted(&c, &dlen) && dlen == 5);
+	CHECK(c.error == NULL && imap_cur_eol(&c));
+	/* an ordinary literal is not a diverted one */
+	imap_cur_init(&c, slice_from("{3}\r\nabc"), 8);
+	CHECK(!imap_cur_diverted(&c, &dlen) && c.error == NULL);
+	imap_cur_set_diverted(&c, 8, 3);
+	CHECK(!imap_cur_diverted(&c, &dlen) && c.error == NULL);
+	CHECK(imap_cur_string(&c, &out, NULL));
+	CHECK_STR(buf_cstr(&out), "abc");
+	buf_deinit(&out);
+	buf_deinit(&k.got);
+	imap_reader_free(&r);
+}
+
 int
 main(void)
 {
@@ -846,5 +1022,6 @@ main(void)
 	RUN(test_seqset_resolve);
 	RUN(test_seqset_format);
 	RUN(test_mutf7);
+	RUN(test_reader_divert);
 	return test_done("imap_parser");
 }

@@ -2,11 +2,19 @@
  * limits, "+ OK" continuations, refused literals), the const command table with its allowed
  * states and flags, tagged/untagged replies with error accounting, capabilities, and the
  * selected mailbox's view with its synchronisation rules (RFC 9051 §5.2-5.5, §7.5.1). The
- * commands live in cmd_auth.c, cmd_select.c, cmd_message.c and cmd_mailbox.c. See imap.h. */
+ * commands live in cmd_auth.c, cmd_select.c, cmd_message.c and cmd_mailbox.c. An APPEND
+ * literal of IMAP_SPOOL_MIN bytes or more is diverted by the reader into an unlinked temporary
+ * file (the mailstore's spool directory) and handed to ops->append mapped read-only, so it never
+ * sits in heap memory. See imap.h. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "session_private.h"
 #include "util/log.h"
@@ -119,6 +127,17 @@ imap_hostname(const struct imap_session *s)
 	return s->lim.hostname ? s->lim.hostname : "localhost";
 }
 
+int64_t
+imap_now_s(const struct imap_session *s)
+{
+	if (s->hooks.now != NULL)
+		return s->hooks.now(s->hooks.ctx);
+	struct timespec ts;
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+		return (int64_t)time(NULL);
+	return (int64_t)ts.tv_sec;
+}
+
 void
 imap_tagged(struct imap_session *s, const char *status, const char *code, const char *fmt, ...)
 {
@@ -188,7 +207,7 @@ imap_capabilities(const struct imap_session *s, struct buf *out)
 	(void)buf_append_str(out, " SASL-IR LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE"
 	                          " CHILDREN LIST-EXTENDED LIST-STATUS SPECIAL-USE"
 	                          " CREATE-SPECIAL-USE ESEARCH SEARCHRES CONDSTORE QRESYNC QUOTA"
-	                          " QUOTA=RES-STORAGE QUOTA=RES-MESSAGE");
+	                          " QUOTA=RES-STORAGE");
 	(void)buf_printf(out, " APPENDLIMIT=%llu", (unsigned long long)s->lim.literal_max);
 	(void)buf_append_str(out, " SORT THREAD=REFERENCES THREAD=ORDEREDSUBJECT");
 	if (!s->compress_active && !s->wants_compress)
@@ -239,6 +258,100 @@ copy_safe(char *dst, size_t n, const char *src)
 	dst[o] = '\0';
 }
 
+/* ---- spooled APPEND literals ---- */
+
+static bool head_is_append(const struct imap_session *s);
+
+static void
+spool_close(struct imap_session *s)
+{
+	struct imap_spool *sp = &s->spool;
+	if (sp->map != NULL)
+		(void)munmap(sp->map, sp->map_len);
+	if (sp->fd >= 0)
+		(void)close(sp->fd);
+	*sp = (struct imap_spool){.fd = -1};
+}
+
+/* An unlinked temporary file in the mailstore's spool directory: O_TMPFILE, or mkostemp and
+ * unlink where the file system lacks it. -1 on failure (logged). */
+static int
+spool_open(struct imap_session *s)
+{
+	const char *dir = s->ms->ops->spool_dir ? s->ms->ops->spool_dir(s->ms) : NULL;
+	if (dir == NULL || *dir == '\0')
+		dir = P_tmpdir;
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		return fd;
+	char path[4096];
+	int n = snprintf(path, sizeof path, "%s/.lightr-append-XXXXXX", dir);
+	if (n < 0 || (size_t)n >= sizeof path)
+		return -1;
+	fd = mkostemp(path, O_CLOEXEC);
+	if (fd < 0) {
+		log_msg_errno(LOG_WARN, "imap %s spool-open dir=%s", s->id, dir);
+		return -1;
+	}
+	(void)unlink(path);
+	return fd;
+}
+
+static int
+spool_sink(void *ctx, const unsigned char *p, size_t n)
+{
+	struct imap_session *s = ctx;
+	struct imap_spool *sp = &s->spool;
+	while (n > 0) {
+		ssize_t w = write(sp->fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			log_msg_errno(LOG_WARN, "imap %s spool-write", s->id);
+			sp->failed = true;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+		sp->written += (uint64_t)w;
+	}
+	return 0;
+}
+
+/* A literal of lit bytes was announced and will be read: an APPEND message from IMAP_SPOOL_MIN
+ * goes to a temporary file instead of memory. Without a file it is buffered as usual. */
+static void
+maybe_spool(struct imap_session *s, uint64_t lit)
+{
+	if (lit < IMAP_SPOOL_MIN || s->state == IMAP_STATE_NOT_AUTH || s->spool.fd >= 0 ||
+	    !head_is_append(s))
+		return;
+	s->spool.fd = spool_open(s);
+	if (s->spool.fd < 0)
+		return;
+	if (!imap_reader_divert(s->reader, spool_sink, s))
+		spool_close(s);
+}
+
+const unsigned char *
+imap_spool_map(struct imap_session *s, uint64_t len, const char **why_r)
+{
+	struct imap_spool *sp = &s->spool;
+	*why_r = "Cannot store the message";
+	if (sp->fd < 0 || sp->failed || sp->written != len || len == 0 || len > SIZE_MAX)
+		return NULL;
+	if (sp->map == NULL) {
+		void *m = mmap(NULL, (size_t)len, PROT_READ, MAP_PRIVATE, sp->fd, 0);
+		if (m == MAP_FAILED) {
+			log_msg_errno(LOG_WARN, "imap %s spool-map", s->id);
+			return NULL;
+		}
+		sp->map = m;
+		sp->map_len = (size_t)len;
+	}
+	return sp->map;
+}
+
 static int
 no_flush(void *ctx, struct buf *out)
 {
@@ -264,9 +377,11 @@ imap_session_new(const struct imap_limits *limits, const struct imap_hooks *hook
 	s->tls = tls_active;
 	s->starttls_offered = starttls_offered && !tls_active;
 	s->state = IMAP_STATE_NOT_AUTH;
+	s->spool.fd = -1;
 	buf_init(&s->out, 0);
 	s->reader = imap_reader_new(&(struct imap_reader_limits){
 	    .line_max = 8192, .literal_max = 1024, .command_max = 16384, .literal_plus = true});
+	imap_reader_literal_events(s->reader, true);
 	imap_reader_limits_apply(s);
 	(void)buf_append_str(&s->out, "* OK [CAPABILITY ");
 	imap_capabilities(s, &s->out);
@@ -282,6 +397,7 @@ imap_session_free(struct imap_session **sp)
 		return;
 	*sp = NULL;
 	imap_view_clear(&s->sel);
+	spool_close(s);
 	x_free(&s->saved);
 	x_free(&s->user);
 	imap_reader_free(&s->reader);
@@ -310,11 +426,8 @@ set_tag(struct imap_session *s, struct slice tag)
 	s->tag[n] = '\0';
 }
 
-/* Updates of the view go out while the command is still in progress, i.e. before its tagged
- * reply (RFC 9051 §7.5.1: no EXPUNGE when no command is in progress). The command has written
- * its tagged reply as the last line of the output: take it off, sync, put it back. */
-static void
-sync_before_tagged(struct imap_session *s)
+void
+imap_before_tagged(struct imap_session *s, void (*fn)(struct imap_session *s))
 {
 	struct buf *o = &s->out;
 	size_t tl = strlen(s->tag);
@@ -323,16 +436,30 @@ sync_before_tagged(struct imap_session *s)
 		start--;
 	if (tl == 0 || o->len - start < tl + 1 || memcmp(o->data + start, s->tag, tl) != 0 ||
 	    o->data[start + tl] != ' ') {
-		imap_view_sync(s, s->expunge_ok, false);
+		fn(s);
 		return;
 	}
 	size_t n = o->len - start;
 	char *line = xmalloc(n);
 	memcpy(line, o->data + start, n);
 	o->len = start;
-	imap_view_sync(s, s->expunge_ok, false);
+	fn(s);
 	(void)buf_append(o, line, n);
 	free(line);
+}
+
+static void
+sync_now(struct imap_session *s)
+{
+	imap_view_sync(s, s->expunge_ok, false);
+}
+
+/* Updates of the view go out while the command is still in progress, i.e. before its tagged
+ * reply (RFC 9051 §7.5.1: no EXPUNGE when no command is in progress). */
+static void
+sync_before_tagged(struct imap_session *s)
+{
+	imap_before_tagged(s, sync_now);
 }
 
 static void
@@ -340,6 +467,10 @@ run_command(struct imap_session *s, struct slice cmd)
 {
 	struct imap_cursor c;
 	imap_cur_init(&c, cmd, s->lim.depth_max ? s->lim.depth_max : 16);
+	size_t doff;
+	uint64_t dlen;
+	if (imap_reader_diverted(s->reader, &doff, &dlen))
+		imap_cur_set_diverted(&c, doff, dlen);
 	struct slice tag, name;
 	s->tag[0] = '\0';
 	if (!imap_cur_tag(&c, &tag) || tag.len > IMAP_TAG_MAX) {
@@ -406,11 +537,26 @@ head_is_append(const struct imap_session *s)
 	return (size_t)(end - p) >= 7 && strncasecmp(p, "APPEND ", 7) == 0;
 }
 
-/* A synchronizing literal was announced: "+ OK" unless the command it belongs to is already
- * known to be unknown or out of state, in which case the literal is refused with BAD and the
- * client never sends it (saves the bandwidth of a refused upload). */
+/* APPEND of a literal of lit bytes would put the account over its quota (RFC 9208 §5.3: the
+ * upload is refused before it starts). A failure to read the quota lets the store decide. */
 static bool
-continue_ok(struct imap_session *s)
+append_over_quota(struct imap_session *s, uint64_t lit)
+{
+	if (s->ms->ops->quota == NULL)
+		return false;
+	uint64_t used = 0, limit = 0, messages = 0;
+	struct err err = {0};
+	if (s->ms->ops->quota(s->ms, &used, &limit, &messages, &err) < 0)
+		return false;
+	return limit != 0 && (used >= limit || lit > limit - used);
+}
+
+/* A synchronizing literal was announced: "+ OK" unless the command it belongs to is already
+ * known to be unknown or out of state, in which case the literal is refused with BAD, or an
+ * APPEND that the quota cannot hold (NO [OVERQUOTA]): the client never sends it (saves the
+ * bandwidth of a refused upload). */
+static bool
+continue_ok(struct imap_session *s, uint64_t lit)
 {
 	struct imap_cursor c;
 	struct slice tag, name;
@@ -426,8 +572,15 @@ continue_ok(struct imap_session *s)
 	            (imap_cur_peek(&c) != ' ' && end == NULL)))
 		return true;
 	const struct imap_verb *v = find_verb(name);
-	if (v != NULL && (!uid || (v->flags & V_UID)) && (v->states & (1u << s->state)))
-		return true;
+	if (v != NULL && (!uid || (v->flags & V_UID)) && (v->states & (1u << s->state))) {
+		if (v->run != imap_cmd_append || !append_over_quota(s, lit))
+			return true;
+		set_tag(s, tag);
+		imap_reader_refuse_literal(s->reader);
+		imap_log(s, "append-overquota", "size=%llu", (unsigned long long)lit);
+		imap_tagged(s, "NO", "OVERQUOTA", "Quota exceeded");
+		return false;
+	}
 	set_tag(s, tag);
 	imap_reader_refuse_literal(s->reader);
 	(void)imap_bad(s, v == NULL || uid ? "Unknown command" : "Command not allowed now");
@@ -492,10 +645,15 @@ imap_session_input(struct imap_session *s, const unsigned char *in, size_t len)
 				return; /* the reader wants nothing more (cannot happen) */
 			break;
 		case IMAP_READ_CONTINUE:
-			if (continue_ok(s))
+			if (continue_ok(s, lit)) {
+				maybe_spool(s, lit);
 				(void)buf_append_str(&s->out, "+ OK\r\n");
-			else
+			} else {
 				s->head_len = 0;
+			}
+			break;
+		case IMAP_READ_LITERAL:
+			maybe_spool(s, lit);
 			break;
 		case IMAP_READ_COMMAND:
 			s->head_len = 0;
@@ -505,16 +663,20 @@ imap_session_input(struct imap_session *s, const unsigned char *in, size_t len)
 				imap_idle_line(s, cmd);
 			else
 				run_command(s, cmd);
+			spool_close(s);
 			break;
 		case IMAP_READ_LINE_LONG:
 		case IMAP_READ_LITERAL_BIG:
 			line_event(s, r, cmd, lit);
 			s->head_len = 0;
+			spool_close(s);
 			break;
 		}
 	}
-	if (s->wants_tls || s->wants_compress)
+	if (s->wants_tls || s->wants_compress) {
 		(void)imap_reader_discard(s->reader);
+		spool_close(s);
+	}
 }
 
 struct buf *
@@ -580,12 +742,19 @@ imap_session_poll(struct imap_session *s)
 {
 	if (s->done || s->state != IMAP_STATE_SELECTED)
 		return;
+	/* change_seq moves only for this process's writes: another process (the CLI) is seen by
+	 * a real query, done at least every IMAP_POLL_FULL_S (the driver polls every ~30 s) */
+	int64_t now = imap_now_s(s);
+	bool force = now - s->sel.checked_at >= IMAP_POLL_FULL_S || now < s->sel.checked_at;
 	/* during IDLE everything goes out at once; between commands EXISTS and FETCH FLAGS may,
 	 * but never an EXPUNGE (RFC 9051 §7.5.1: no command in progress) */
-	if (s->pending == IMAP_PEND_IDLE)
-		imap_view_sync(s, true, false);
-	else if (s->pending == IMAP_PEND_NONE)
-		imap_view_sync(s, false, false);
+	if (s->pending == IMAP_PEND_IDLE) {
+		/* a query takes the thread's database connection again: IDLE holds none */
+		if (imap_view_sync(s, true, force) && s->ms->ops->idle_release != NULL)
+			s->ms->ops->idle_release(s->ms);
+	} else if (s->pending == IMAP_PEND_NONE) {
+		imap_view_sync(s, false, force);
+	}
 }
 
 uint64_t
@@ -769,18 +938,18 @@ announce_gone(struct imap_session *s)
 	free(uids);
 }
 
-void
+bool
 imap_view_sync(struct imap_session *s, bool allow_expunge, bool force)
 {
 	struct imap_view *v = &s->sel;
 	struct imap_mailstore *ms = s->ms;
 	if (s->state != IMAP_STATE_SELECTED || s->done)
-		return;
+		return false;
 	uint64_t cs = ms->ops->change_seq ? ms->ops->change_seq(ms, v->id) : v->change_seq + 1;
 	if (cs == v->change_seq && !force) {
 		if (allow_expunge)
 			announce_gone(s);
-		return;
+		return false;
 	}
 	struct err err;
 	struct imap_ms_msg *m = NULL;
@@ -789,16 +958,17 @@ imap_view_sync(struct imap_session *s, bool allow_expunge, bool force)
 	uint64_t hms = 0;
 	if (ms->ops->messages(ms, v->id, v->highestmodseq, &m, &n, &uidnext, &hms, &err) < 0) {
 		log_warn("imap %s sync-failed msg=\"%s\"", s->id, err.msg);
-		return;
+		return true;
 	}
 	uint32_t *gone = NULL;
 	size_t n_gone = 0;
 	if (ms->ops->vanished(ms, v->id, v->highestmodseq, &gone, &n_gone, &err) < 0) {
 		log_warn("imap %s sync-failed msg=\"%s\"", s->id, err.msg);
 		imap_ms_msgs_free(&m, n);
-		return;
+		return true;
 	}
 	v->change_seq = cs;
+	v->checked_at = imap_now_s(s);
 	for (size_t i = 0; i < n_gone; i++) {
 		long j = imap_view_find(v, gone[i]);
 		if (j >= 0 && !v->v[j].gone) {
@@ -842,6 +1012,7 @@ imap_view_sync(struct imap_session *s, bool allow_expunge, bool force)
 		v->highestmodseq = hms;
 	if (uidnext > v->uidnext)
 		v->uidnext = uidnext;
+	return true;
 }
 
 /* ---- message sets ---- */

@@ -20,6 +20,12 @@
 #define IMAP_TAG_MAX      128 /* longer tags are refused (no RFC limit; keeps logs and replies sane) */
 #define IMAP_HEAD_MAX     64 /* start of the current command kept to name the verb of a big literal */
 #define IMAP_ID_PAIRS_MAX 30 /* RFC 2971 §3.3: at most 30 field-value pairs */
+/* imap_session_poll queries the store even when change_seq did not move once this many seconds
+ * passed since the last query: change_seq only sees this process's writes, not the CLI's. */
+#define IMAP_POLL_FULL_S 25
+/* APPEND literals of at least this size are spooled to an unlinked temporary file (mapped
+ * read-only for ops->append) instead of the command buffer: policy. */
+#define IMAP_SPOOL_MIN (64 * 1024)
 
 enum imap_state {
 	IMAP_STATE_NOT_AUTH, /* greeting sent; LOGIN/AUTHENTICATE/STARTTLS expected */
@@ -54,9 +60,19 @@ struct imap_view {
 	uint32_t uidvalidity, uidnext;
 	uint64_t highestmodseq; /* what the view reflects; next sync asks for changes above it */
 	uint64_t change_seq;    /* ms->ops->change_seq at the last sync */
+	int64_t checked_at;     /* imap_now_s() at the last real query of the store */
 	struct imap_vmsg *v;
 	size_t n, cap;
 	size_t n_gone; /* entries with gone set */
+};
+
+/* The diverted literal of the command being read (imap_reader_divert). */
+struct imap_spool {
+	int fd;           /* -1: none */
+	bool failed;      /* a write failed: the command fails */
+	uint64_t written; /* bytes written so far */
+	void *map;        /* imap_spool_map's mapping, NULL when none */
+	size_t map_len;
 };
 
 struct imap_session {
@@ -83,6 +99,7 @@ struct imap_session {
 	uint32_t *saved; /* SEARCHRES $ (RFC 5182), as UIDs */
 	size_t n_saved;
 	bool expunge_ok; /* the running command may announce expunges (RFC 9051 §7.5.1) */
+	struct imap_spool spool;
 };
 
 /* The command being run. */
@@ -98,6 +115,9 @@ void imap_enter(struct imap_session *s, enum imap_state to);
 void imap_log(struct imap_session *s, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 const char *imap_hostname(const struct imap_session *s);
+/* Seconds on the session's clock: hooks.now when set (tests pin it), else a monotonic clock.
+ * Only differences are meaningful. */
+int64_t imap_now_s(const struct imap_session *s);
 /* "<tag> OK|NO [code] text\r\n" (code may be NULL). */
 void imap_tagged(struct imap_session *s, const char *status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -107,8 +127,15 @@ int imap_bad(struct imap_session *s, const char *text);
 void imap_bye(struct imap_session *s, const char *text);
 /* The capability list for the current state (no "* CAPABILITY" prefix, no CRLF). */
 void imap_capabilities(const struct imap_session *s, struct buf *out);
+/* Runs fn with the current command's tagged reply (the last line of the output, when it is
+ * there) taken off, then puts it back: what fn writes goes out before it. */
+void imap_before_tagged(struct imap_session *s, void (*fn)(struct imap_session *s));
 /* The command context for cmd_mailbox.c. */
 void imap_cmdctx_init(struct imap_session *s, struct imap_cmdctx *cx);
+/* The spooled literal of the current command (len bytes, as imap_cur_diverted reported) mapped
+ * read-only; NULL with *why_r static text when there is none or it cannot be read. The mapping
+ * lives until the command ends. */
+const unsigned char *imap_spool_map(struct imap_session *s, uint64_t len, const char **why_r);
 /* Sets the reader limits of the current state (pre-auth or post-auth). */
 void imap_reader_limits_apply(struct imap_session *s);
 
@@ -119,8 +146,9 @@ long imap_view_find(const struct imap_view *v, uint32_t uid);
 /* Removes entry i (its keywords freed). */
 void imap_view_remove(struct imap_view *v, size_t i);
 /* Brings the view up to date with the store and queues EXISTS / FETCH FLAGS, and EXPUNGE or
- * VANISHED when allow_expunge. force: query even when change_seq did not move. */
-void imap_view_sync(struct imap_session *s, bool allow_expunge, bool force);
+ * VANISHED when allow_expunge. force: query even when change_seq did not move. Returns true
+ * when the store was queried. */
+bool imap_view_sync(struct imap_session *s, bool allow_expunge, bool force);
 /* Announces the removal of the given UIDs (ascending) from the view: "* n EXPUNGE" per message,
  * highest sequence number first, or one "* VANISHED set" under QRESYNC. */
 void imap_view_expunged(struct imap_session *s, const uint32_t *uids, size_t n);

@@ -127,15 +127,28 @@ f_append(struct imap_mailstore *ms, const char *name, uint32_t fl, const char *k
 {
 	return IN(ms)->ops->append(IN(ms), name, fl, kw, d, m, len, uv, uid, e);
 }
+static uint64_t quota_used, quota_limit; /* f_quota reports these when quota_limit != 0 */
 static int
 f_quota(struct imap_mailstore *ms, uint64_t *u, uint64_t *l, uint64_t *m, struct err *e)
 {
-	return IN(ms)->ops->quota(IN(ms), u, l, m, e);
+	int r = IN(ms)->ops->quota(IN(ms), u, l, m, e);
+	if (r == 0 && quota_limit != 0) {
+		*u = quota_used;
+		*l = quota_limit;
+	}
+	return r;
 }
+static bool frozen_seq; /* f_change_seq never moves: changes made by "another process" */
 static uint64_t
 f_change_seq(struct imap_mailstore *ms, int64_t mb)
 {
-	return IN(ms)->ops->change_seq(IN(ms), mb);
+	return frozen_seq ? 1 : IN(ms)->ops->change_seq(IN(ms), mb);
+}
+static unsigned idle_releases;
+static void
+f_idle_release(struct imap_mailstore *ms)
+{
+	idle_releases++;
 }
 static void
 f_free(struct imap_mailstore *ms)
@@ -162,6 +175,7 @@ static const struct imap_mailstore_ops fwd_ops = {
     .append = f_append,
     .quota = f_quota,
     .change_seq = f_change_seq,
+    .idle_release = f_idle_release,
     .free = f_free,
 };
 
@@ -185,10 +199,12 @@ t_log(void *ctx, const char *line)
 	snprintf(logbuf + n, sizeof logbuf - n, "%s\n", line);
 }
 
+static int64_t now_val = 1704067200; /* 2024-01-01 */
+
 static int64_t
 t_now(void *ctx)
 {
-	return 1704067200; /* 2024-01-01 */
+	return now_val;
 }
 
 static const struct imap_limits lim = {
@@ -298,6 +314,8 @@ test_greeting_and_capabilities(void)
 	CHECK(has(r, "APPENDLIMIT=100000"));
 	CHECK(has(r, "COMPRESS=DEFLATE"));
 	CHECK(has(r, "QRESYNC"));
+	CHECK(has(r, " QUOTA QUOTA=RES-STORAGE "));
+	CHECK(strstr(r, "RES-MESSAGE") == NULL); /* no MESSAGE resource is reported */
 	CHECK_STR(imap_session_user(s), "user@test.example");
 	CHECK(imap_session_timeout_ms(s, 3600000) == 3600000);
 	CHECK(has(logbuf, "imap t1 login user=user@test.example"));
@@ -775,6 +793,220 @@ test_two_sessions(void)
 	imap_mailstore_free(&shared);
 }
 
+/* STATUS or LIST-STATUS with HIGHESTMODSEQ enables CONDSTORE (RFC 7162 §3.1). */
+static void
+test_status_condstore(void)
+{
+	struct imap_session *s = selected(new_stub());
+	const char *r = talk(s, "a FETCH 1 (FLAGS)\r\n");
+	CHECK(strstr(r, "MODSEQ") == NULL);
+	r = talk(s, "b STATUS Sent (MESSAGES)\r\n");
+	CHECK(strstr(r, "HIGHESTMODSEQ") == NULL);
+	CHECK(!s->condstore);
+	r = talk(s, "c STATUS Sent (HIGHESTMODSEQ)\r\n");
+	CHECK(has(r, "* STATUS \"Sent\" (HIGHESTMODSEQ "));
+	CHECK(has(r, "* OK [HIGHESTMODSEQ "));
+	CHECK(strstr(r, "* OK [HIGHESTMODSEQ ") < strstr(r, "c OK"));
+	CHECK(s->condstore);
+	CHECK(has(talk(s, "d FETCH 1 (FLAGS)\r\n"), "MODSEQ ("));
+	CHECK(strstr(talk(s, "e STATUS Sent (HIGHESTMODSEQ)\r\n"), "* OK [") == NULL);
+	imap_session_free(&s);
+	/* LIST RETURN (STATUS (HIGHESTMODSEQ)) in the authenticated state */
+	s = logged_in(new_stub());
+	r = talk(s, "f LIST \"\" INBOX RETURN (STATUS (HIGHESTMODSEQ))\r\n");
+	CHECK(has(r, "f OK"));
+	CHECK(s->condstore);
+	CHECK(has(talk(s, "g SELECT INBOX\r\n"), "[HIGHESTMODSEQ "));
+	CHECK(has(talk(s, "h FETCH 1 (FLAGS)\r\n"), "MODSEQ ("));
+	imap_session_free(&s);
+}
+
+/* RENAME INBOX to an inferior of itself (RFC 9051 §6.3.6: INBOX's inferiors do not move). */
+static void
+test_rename_inbox_inferior(void)
+{
+	struct imap_session *s = logged_in(new_stub());
+	CHECK(has(talk(s, "a CREATE INBOX/kid\r\n"), "a OK"));
+	CHECK(has(talk(s, "b RENAME INBOX INBOX/old\r\n"), "b OK"));
+	CHECK(has(talk(s, "c STATUS INBOX/old (MESSAGES)\r\n"), "MESSAGES 3"));
+	CHECK(has(talk(s, "d STATUS INBOX (MESSAGES)\r\n"), "MESSAGES 0"));
+	CHECK(has(talk(s, "e STATUS INBOX/kid (MESSAGES)\r\n"), "MESSAGES 0"));
+	const char *r = talk(s, "f LIST \"\" INBOX/*\r\n");
+	CHECK(has(r, "\"INBOX/old\""));
+	CHECK(has(r, "\"INBOX/kid\""));
+	CHECK(has(talk(s, "g RENAME INBOX INBOX\r\n"), "g NO"));
+	imap_session_free(&s);
+}
+
+/* Each advertised extension answers (smoke test of the ones not covered elsewhere). */
+static void
+test_capabilities_work(void)
+{
+	struct imap_session *s = selected(new_stub());
+	CHECK(has(talk(s, "a UID STORE 2 +FLAGS (\\Deleted)\r\nb UID EXPUNGE 1:2\r\n"),
+	          "* 2 EXPUNGE"));
+	CHECK(has(talk(s, "c THREAD ORDEREDSUBJECT UTF-8 ALL\r\n"), "* THREAD "));
+	CHECK(has(talk(s, "d UID THREAD REFERENCES UTF-8 ALL\r\n"), "d OK"));
+	CHECK(has(talk(s, "e UID SORT (REVERSE ARRIVAL) UTF-8 ALL\r\n"), "* SORT 3 1"));
+	CHECK(has(talk(s, "f CREATE Arch (USE (\\Archive))\r\n"), "f OK"));
+	CHECK(has(talk(s, "g LIST (SPECIAL-USE) \"\" *\r\n"), "\\Archive"));
+	CHECK(has(talk(s, "h CREATE Arch/x\r\n"), "h OK"));
+	CHECK(has(talk(s, "i LIST \"\" Arch RETURN (CHILDREN)\r\n"), "\\HasChildren"));
+	CHECK(has(talk(s, "j SEARCH RETURN (MIN MAX COUNT) ALL\r\n"), "* ESEARCH (TAG \"j\")"));
+	CHECK(has(talk(s, "k GETQUOTAROOT INBOX\r\n"), "k OK"));
+	CHECK(has(talk(s, "l UNSELECT\r\n"), "l OK"));
+	imap_session_free(&s);
+}
+
+/* A large APPEND is spooled to a temporary file, never held in the command buffer, and comes
+ * back identical; sync and non-sync literals, fed in odd-sized pieces. */
+static void
+test_append_spooled(void)
+{
+	struct imap_limits big = lim;
+	big.literal_max = 4u << 20;
+	big.command_max = 5u << 20;
+	struct imap_hooks hooks = {.log = t_log, .now = t_now};
+	struct imap_session *s =
+	    imap_session_new(&big, &hooks, NULL, new_stub(), true, false, "t2");
+	(void)take(s);
+	CHECK(has(talk(s, "l LOGIN user@test.example secret\r\ns SELECT INBOX\r\n"), "s OK"));
+	size_t n = 1u << 20;
+	char *msg = xmalloc(n);
+	const char *head = "From: big@a.example\r\nSubject: big\r\n\r\n";
+	size_t o = strlen(head);
+	memcpy(msg, head, o);
+	for (unsigned line = 0; o < n; line++) {
+		char l[80];
+		int k = snprintf(l, sizeof l, "line %u of the big message %08x\r\n", line,
+		                 line * 2654435761u);
+		size_t take_n = (size_t)k < n - o ? (size_t)k : n - o;
+		memcpy(msg + o, l, take_n);
+		o += take_n;
+	}
+	for (int nonsync = 0; nonsync < 2; nonsync++) {
+		char cmd[128];
+		snprintf(cmd, sizeof cmd, "a%d APPEND INBOX (\\Seen) {%zu%s}\r\n", nonsync, n,
+		         nonsync ? "+" : "");
+		const char *r = talk(s, cmd);
+		if (!nonsync)
+			CHECK(has(r, "+ OK"));
+		CHECK(s->spool.fd >= 0);
+		size_t maxbuf = 0;
+		for (size_t off = 0; off < n;) {
+			size_t k = n - off < 4093 ? n - off : 4093;
+			imap_session_input(s, (const unsigned char *)msg + off, k);
+			off += k;
+			if (imap_reader_buffered(s->reader) > maxbuf)
+				maxbuf = imap_reader_buffered(s->reader);
+		}
+		CHECK(maxbuf < 200);
+		r = talk(s, "\r\n");
+		CHECK(has(r, "OK [APPENDUID "));
+		CHECK(s->spool.fd < 0);
+		CHECK(has(r, nonsync ? "* 5 EXISTS" : "* 4 EXISTS"));
+		snprintf(cmd, sizeof cmd, "f%d FETCH %d BODY.PEEK[]\r\n", nonsync, 4 + nonsync);
+		r = talk(s, cmd);
+		char want[64];
+		snprintf(want, sizeof want, "BODY[] {%zu}\r\n", n);
+		const char *at = strstr(r, want);
+		CHECK(at != NULL);
+		if (at != NULL) {
+			at += strlen(want);
+			CHECK(strlen(at) > n && memcmp(at, msg, n) == 0);
+		}
+	}
+	/* below the threshold nothing is spooled */
+	CHECK(has(talk(s, "b APPEND INBOX {5}\r\n"), "+ OK"));
+	CHECK(s->spool.fd < 0);
+	CHECK(has(talk(s, "hello\r\n"), "b OK [APPENDUID"));
+	/* a spooled literal where a mailbox name is expected: BAD, nothing left open */
+	char cmd[64];
+	snprintf(cmd, sizeof cmd, "c APPEND {%u+}\r\n", IMAP_SPOOL_MIN);
+	(void)talk(s, cmd);
+	CHECK(s->spool.fd >= 0);
+	char *pad = xmalloc(IMAP_SPOOL_MIN);
+	memset(pad, 'x', IMAP_SPOOL_MIN);
+	imap_session_input(s, (const unsigned char *)pad, IMAP_SPOOL_MIN);
+	CHECK(has(talk(s, " {1+}\r\nx\r\n"), "c BAD"));
+	CHECK(s->spool.fd < 0);
+	/* a spooled literal cut short by the end of the session is cleaned up */
+	(void)talk(s, cmd);
+	imap_session_input(s, (const unsigned char *)pad, 1000);
+	CHECK(s->spool.fd >= 0);
+	free(pad);
+	free(msg);
+	imap_session_free(&s);
+}
+
+/* APPEND over quota is refused before the upload; over literal_max too. */
+static void
+test_append_quota(void)
+{
+	struct imap_mailstore *shared = new_stub();
+	struct imap_session *s = logged_in(fwd_new(shared));
+	quota_used = 1000;
+	quota_limit = 2000;
+	const char *r = talk(s, "a APPEND INBOX {1001}\r\n");
+	CHECK(has(r, "a NO [OVERQUOTA]"));
+	CHECK(strstr(r, "+ OK") == NULL);
+	CHECK(has(talk(s, "b NOOP\r\n"), "b OK")); /* the reader waits for a new command */
+	r = talk(s, "c APPEND INBOX (\\Seen) {1000}\r\n");
+	CHECK(has(r, "+ OK"));
+	CHECK(strstr(r, "c NO") == NULL);
+	r = talk(s, "d BAD\r\n"); /* part of the literal: finish it */
+	imap_session_free(&s);
+	s = logged_in(fwd_new(shared));
+	CHECK(has(talk(s, "e APPEND INBOX {3}\r\n"), "+ OK"));
+	CHECK(has(talk(s, "abc\r\n"), "e OK [APPENDUID"));
+	quota_used = 2000;
+	CHECK(has(talk(s, "f APPEND INBOX {1}\r\n"), "f NO [OVERQUOTA]"));
+	quota_limit = 0; /* no limit */
+	CHECK(has(talk(s, "g APPEND INBOX {1}\r\n"), "+ OK"));
+	CHECK(has(talk(s, "x\r\n"), "g OK [APPENDUID"));
+	CHECK(has(talk(s, "h APPEND INBOX {100001}\r\n"), "h NO [TOOBIG]"));
+	quota_used = 0;
+	imap_session_free(&s);
+	imap_mailstore_free(&shared);
+}
+
+/* IDLE sees changes change_seq does not report (another process) within IMAP_POLL_FULL_S. */
+static void
+test_idle_out_of_process(void)
+{
+	struct imap_mailstore *shared = new_stub();
+	frozen_seq = true;
+	struct imap_session *a = selected(fwd_new(shared));
+	struct imap_session *b = logged_in(fwd_new(shared));
+	idle_releases = 0;
+	CHECK(has(talk(a, "a1 IDLE\r\n"), "+ idling"));
+	CHECK(idle_releases == 1);
+	CHECK(has(talk(b, "b1 APPEND INBOX {12+}\r\nSubject: n\r\n\r\n"), "b1 OK"));
+	imap_session_poll(a); /* change_seq did not move, no time passed: cheap test only */
+	CHECK_STR(take(a), "");
+	now_val += IMAP_POLL_FULL_S - 1;
+	imap_session_poll(a);
+	CHECK_STR(take(a), "");
+	CHECK(idle_releases == 1);
+	now_val += 1;
+	imap_session_poll(a); /* a real query now; the connection is given back again */
+	CHECK(has(take(a), "* 4 EXISTS"));
+	CHECK(idle_releases == 2);
+	imap_session_poll(a);
+	CHECK_STR(take(a), "");
+	CHECK(has(talk(b, "b2 SELECT INBOX\r\nb3 STORE 1 +FLAGS (\\Deleted)\r\nb4 EXPUNGE\r\n"),
+	          "b4 OK"));
+	now_val += IMAP_POLL_FULL_S;
+	imap_session_poll(a);
+	CHECK(has(take(a), "* 1 EXPUNGE"));
+	CHECK(has(talk(a, "DONE\r\n"), "a1 OK"));
+	frozen_seq = false;
+	now_val = 1704067200;
+	imap_session_free(&a);
+	imap_session_free(&b);
+	imap_mailstore_free(&shared);
+}
+
 int
 main(void)
 {
@@ -792,6 +1024,12 @@ main(void)
 	RUN(test_qresync_searchres);
 	RUN(test_byte_at_a_time);
 	RUN(test_two_sessions);
+	RUN(test_idle_out_of_process);
+	RUN(test_status_condstore);
+	RUN(test_rename_inbox_inferior);
+	RUN(test_append_quota);
+	RUN(test_capabilities_work);
+	RUN(test_append_spooled);
 	free(out_text);
 	return test_done("imap_session");
 }

@@ -9,14 +9,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include "imap/imap_private.h"
 #include "mail/hdr.h"
 #include "mail/mime.h"
 #include "util/xalloc.h"
-
-/* Defined in search.c (XXX: belongs in imap_private.h, which is not ours to edit). */
-int imap_search_load_header(struct imap_mailstore *ms, int64_t mailbox, uint32_t uid,
-                            struct imap_ms_meta *meta_r, struct buf *hdr_r, struct err *err);
-int64_t imap_search_sent_date(const struct buf *hdr, int64_t fallback, int64_t *day_r);
 
 #define THREAD_REFS_MAX  500 /* message-ids taken from one References field: policy */
 #define THREAD_DEPTH_MAX 256 /* levels before a thread is split (see cut_deep) */

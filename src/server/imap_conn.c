@@ -400,6 +400,8 @@ server_imap_conn(struct conn *c, void *arg)
 	    .plaintext_auth_ok =
 	        cfg->imap.plaintext_auth_loopback && imap_conn_is_loopback(c->peer_ip),
 	};
+	/* Large APPEND literals are spooled next to the database, not to a RAM-backed /tmp. */
+	char *spool_dir = xstrdup(cfg->data_dir);
 	config_unref(&cfg);
 	struct imap_hooks hooks = {
 	    .ctx = &d,
@@ -415,6 +417,7 @@ server_imap_conn(struct conn *c, void *arg)
 		    server_tls_begin("imap", id, c, l->tls, NULL, false, (int)d.preauth_timeout_ms);
 	if (reason == NULL) {
 		d.ms = imap_mailstore_sql(l->store);
+		imap_mailstore_sql_set_spool_dir(d.ms, spool_dir);
 		d.s = imap_session_new(&lim, &hooks, &info, d.ms, l->implicit_tls, l->starttls, id);
 		reason = imap_conn_session(&d);
 	}
@@ -429,5 +432,6 @@ server_imap_conn(struct conn *c, void *arg)
 	imap_session_free(&d.s); /* frees the mailstore */
 	imap_conn_z_free(&d);
 	x_free(&d.rbuf);
+	x_free(&spool_dir);
 	store_thread_done(l->store);
 }
