@@ -197,6 +197,27 @@ syntax_error(struct imap_cmdctx *cx, const struct imap_cursor *c, const char *us
 	return -1;
 }
 
+/* The one mailbox argument of DELETE, SUBSCRIBE, GETQUOTAROOT... followed by the end of the
+ * command, into name (initialised here; the caller deinits it). Returns 1 when the name is ready;
+ * otherwise the command was answered and *r_r is its result. */
+static int
+single_mailbox(struct imap_cmdctx *cx, struct imap_cursor *c, struct buf *name, const char *usage,
+               int *r_r)
+{
+	buf_init(name, 0);
+	bool bad = false;
+	const char *why = NULL;
+	if (imap_mailbox_arg(cx, c, name, &bad, &why) < 0) {
+		*r_r = arg_failed(cx, c, bad, why);
+		return 0;
+	}
+	if (!imap_cur_eol(c)) {
+		*r_r = syntax_error(cx, c, usage);
+		return 0;
+	}
+	return 1;
+}
+
 static bool
 has_wildcards(const char *name)
 {
@@ -323,18 +344,9 @@ int
 imap_cmd_delete(struct imap_cmdctx *cx, struct imap_cursor *c)
 {
 	struct buf name;
-	buf_init(&name, 0);
-	bool bad = false;
-	const char *why = NULL;
 	int r = 0;
-	if (imap_mailbox_arg(cx, c, &name, &bad, &why) < 0) {
-		r = arg_failed(cx, c, bad, why);
+	if (!single_mailbox(cx, c, &name, "Syntax: DELETE mailbox", &r))
 		goto out;
-	}
-	if (!imap_cur_eol(c)) {
-		r = syntax_error(cx, c, "Syntax: DELETE mailbox");
-		goto out;
-	}
 	const char *nm = buf_cstr(&name);
 	if (strcmp(nm, "INBOX") == 0) {
 		imap_reply_tagged(cx->out, cx->tag, "NO", "CANNOT", "INBOX cannot be deleted");
@@ -425,19 +437,10 @@ int
 imap_cmd_subscribe(struct imap_cmdctx *cx, struct imap_cursor *c, bool on)
 {
 	struct buf name;
-	buf_init(&name, 0);
-	bool bad = false;
-	const char *why = NULL;
 	int r = 0;
-	if (imap_mailbox_arg(cx, c, &name, &bad, &why) < 0) {
-		r = arg_failed(cx, c, bad, why);
+	if (!single_mailbox(cx, c, &name,
+	                    on ? "Syntax: SUBSCRIBE mailbox" : "Syntax: UNSUBSCRIBE mailbox", &r))
 		goto out;
-	}
-	if (!imap_cur_eol(c)) {
-		r = syntax_error(cx, c,
-		                 on ? "Syntax: SUBSCRIBE mailbox" : "Syntax: UNSUBSCRIBE mailbox");
-		goto out;
-	}
 	struct err err = {0};
 	if (cx->ms->ops->subscribe(cx->ms, buf_cstr(&name), on, &err) < 0) {
 		imap_reply_ms_error(cx->out, cx->tag, &err, false);
@@ -481,18 +484,9 @@ int
 imap_cmd_getquotaroot(struct imap_cmdctx *cx, struct imap_cursor *c)
 {
 	struct buf name;
-	buf_init(&name, 0);
-	bool bad = false;
-	const char *why = NULL;
 	int r = 0;
-	if (imap_mailbox_arg(cx, c, &name, &bad, &why) < 0) {
-		r = arg_failed(cx, c, bad, why);
+	if (!single_mailbox(cx, c, &name, "Syntax: GETQUOTAROOT mailbox", &r))
 		goto out;
-	}
-	if (!imap_cur_eol(c)) {
-		r = syntax_error(cx, c, "Syntax: GETQUOTAROOT mailbox");
-		goto out;
-	}
 	struct imap_ms_status st = {0};
 	struct err err = {0};
 	if (cx->ms->ops->status(cx->ms, buf_cstr(&name), &st, &err) < 0) {

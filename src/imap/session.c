@@ -111,14 +111,12 @@ imap_log(struct imap_session *s, const char *event, const char *fmt, ...)
 	if (s->hooks.log == NULL)
 		return;
 	char line[1024];
-	int n = snprintf(line, sizeof line, "imap %s %s ", s->id, event);
-	if (n < 0 || (size_t)n >= sizeof line)
-		return;
 	va_list ap;
 	va_start(ap, fmt);
-	(void)vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap); /* cut is acceptable */
+	const char *l = log_session_line(line, sizeof line, "imap", s->id, event, fmt, ap);
 	va_end(ap);
-	s->hooks.log(s->hooks.ctx, line);
+	if (l != NULL)
+		s->hooks.log(s->hooks.ctx, l);
 }
 
 const char *

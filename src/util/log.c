@@ -148,3 +148,14 @@ log_escape(const char *s, char *out, unsigned n)
 	out[o < n ? o : n - 1] = '\0';
 	return out;
 }
+
+const char *
+log_session_line(char *line, size_t cap, const char *component, const char *id, const char *event,
+                 const char *fmt, va_list ap)
+{
+	int n = snprintf(line, cap, "%s %s %s ", component, id, event);
+	if (n < 0 || (size_t)n >= cap)
+		return NULL;
+	(void)vsnprintf(line + n, cap - (size_t)n, fmt, ap); /* cut is acceptable */
+	return line;
+}

@@ -4,7 +4,9 @@
 #ifndef LIGHTR_LOG_H
 #define LIGHTR_LOG_H
 
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 
@@ -40,5 +42,11 @@ void log_panic(const char *fmt, ...) __attribute__((format(printf, 1, 2), noretu
 /* Copies s into out (size n) as a log-safe value: bytes outside printable ASCII, '"' and '\\'
  * become \xNN, and the result is cut with "..." past n. Returns out. */
 const char *log_escape(const char *s, char *out, unsigned n);
+/* Formats a protocol session's event line "<component> <id> <event> <fmt...>" into line (cap
+ * bytes; a long tail is cut) and returns line, or NULL when even the prefix does not fit. The
+ * sessions hand it to their log hook (they never write the log themselves). */
+const char *log_session_line(char *line, size_t cap, const char *component, const char *id,
+                             const char *event, const char *fmt, va_list ap)
+    __attribute__((format(printf, 6, 0)));
 
 #endif
