@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "imap/imap_private.h"
+#include "mail/addr.h"
 
 /* A wire name is at most this long: modified UTF-7 needs at most ~3 bytes per UTF-8 byte
  * ("&" → "&-", 3 UTF-8 bytes → 2 UTF-16 → 6 base64 chars); anything longer decodes to more
@@ -18,41 +19,6 @@
 /* RFC 6154 §2 special-use attributes accepted by CREATE (USE (...)). */
 static const char *const special_uses[] = {"\\All",  "\\Archive", "\\Drafts", "\\Flagged",
                                            "\\Junk", "\\Sent",    "\\Trash"};
-
-static bool
-utf8_ok(const unsigned char *s, size_t n)
-{
-	size_t i = 0;
-	while (i < n) {
-		unsigned char c = s[i];
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		size_t k;
-		unsigned lo = 0x80, hi = 0xbf;
-		if (c >= 0xc2 && c <= 0xdf) {
-			k = 1;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			k = 2;
-			lo = c == 0xe0 ? 0xa0 : 0x80;
-			hi = c == 0xed ? 0x9f : 0xbf;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			k = 3;
-			lo = c == 0xf0 ? 0x90 : 0x80;
-			hi = c == 0xf4 ? 0x8f : 0xbf;
-		} else {
-			return false;
-		}
-		if (n - i <= k || s[i + 1] < lo || s[i + 1] > hi)
-			return false;
-		for (size_t j = 2; j <= k; j++)
-			if (s[i + j] < 0x80 || s[i + j] > 0xbf)
-				return false;
-		i += k + 1;
-	}
-	return true;
-}
 
 /* "INBOX" in any case, alone or as the first level, is spelled "INBOX" (RFC 9051 §5.1). */
 static void
@@ -122,7 +88,7 @@ mailbox_arg(struct imap_cmdctx *cx, struct imap_cursor *c, struct buf *name_r, b
 		goto out;
 	}
 	if (cx->utf8) {
-		if (!utf8_ok(raw.data, raw.len)) {
+		if (!addr_utf8_is_valid(slice_make(raw.data, raw.len))) {
 			*why_r = "Invalid mailbox name encoding";
 			goto out;
 		}

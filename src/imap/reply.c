@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "imap/imap_private.h"
+#include "mail/addr.h"
 
 /* RFC 9051 §4.3: quoted strings are for short text; longer strings go as literals (and a
  * client's line limits stay comfortable). */
@@ -75,48 +76,6 @@ imap_reply_ms_error(struct buf *out, const char *tag, const struct err *err, boo
 	imap_reply_tagged(out, tag, "NO", rc, "%s", msg != NULL ? msg : def);
 }
 
-/* Well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
-static bool
-utf8_valid(const unsigned char *s, size_t n)
-{
-	size_t i = 0;
-	while (i < n) {
-		unsigned char c = s[i];
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		size_t k;
-		unsigned lo = 0x80, hi = 0xbf;
-		if (c >= 0xc2 && c <= 0xdf) {
-			k = 1;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			k = 2;
-			if (c == 0xe0)
-				lo = 0xa0;
-			else if (c == 0xed)
-				hi = 0x9f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			k = 3;
-			if (c == 0xf0)
-				lo = 0x90;
-			else if (c == 0xf4)
-				hi = 0x8f;
-		} else {
-			return false;
-		}
-		if (n - i <= k)
-			return false;
-		if (s[i + 1] < lo || s[i + 1] > hi)
-			return false;
-		for (size_t j = 2; j <= k; j++)
-			if (s[i + j] < 0x80 || s[i + j] > 0xbf)
-				return false;
-		i += k + 1;
-	}
-	return true;
-}
-
 void
 imap_string_out(struct buf *out, const char *s, size_t len, bool utf8)
 {
@@ -132,7 +91,7 @@ imap_string_out(struct buf *out, const char *s, size_t len, bool utf8)
 		else if (u[i] >= 0x80)
 			eight = true;
 	}
-	if (quoted && eight && (!utf8 || !utf8_valid(u, len)))
+	if (quoted && eight && (!utf8 || !addr_utf8_is_valid(slice_make(u, len))))
 		quoted = false;
 	if (!quoted) {
 		(void)buf_printf(out, "{%zu}\r\n", len);
