@@ -8,6 +8,7 @@
  * new row naming the same blob (the triggers of migration 1 count references and bytes). */
 #include "store_private.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -526,6 +527,13 @@ out:
 
 /* ---- STORE ---- */
 
+static int
+msg_cmp_uid(const void *x, const void *y)
+{
+	const struct store_imap_msg *a = x, *b = y;
+	return a->uid < b->uid ? -1 : a->uid > b->uid;
+}
+
 struct flags_args {
 	int64_t mailbox;
 	const uint32_t *uids;
@@ -590,6 +598,52 @@ out:
 	return ret;
 }
 
+/* System flags without keywords or UNCHANGEDSINCE (the common "STORE 1:* +FLAGS (\\Seen)"): one
+ * UPDATE per run of consecutive UIDs instead of a read and a write per message. */
+static int
+flags_ranges(struct store_tx *tx, struct flags_args *a, struct mbox_state *m, struct err *err)
+{
+	enum store_stmt_id id = a->op == STORE_FLAGS_ADD      ? STMT_IMAP_FLAGS_ADD
+	                        : a->op == STORE_FLAGS_REMOVE ? STMT_IMAP_FLAGS_REMOVE
+	                                                      : STMT_IMAP_FLAGS_SET;
+	uint64_t modseq = m->hms + 1;
+	size_t n0 = a->n_changed;
+	for (size_t i = 0; i < a->n;) {
+		size_t j = i;
+		while (j + 1 < a->n && a->uids[j + 1] == a->uids[j] + 1)
+			j++;
+		sqlite3_stmt *stmt = store_tx_stmt(tx, id, err);
+		if (stmt == NULL)
+			return -1;
+		sqlite3_bind_int64(stmt, 1, a->mailbox);
+		sqlite3_bind_int64(stmt, 2, a->uids[i]);
+		sqlite3_bind_int64(stmt, 3, a->uids[j]);
+		sqlite3_bind_int64(stmt, 4, a->flags);
+		sqlite3_bind_int64(stmt, 5, (int64_t)modseq);
+		int rc;
+		while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+			const unsigned char *kw = sqlite3_column_text(stmt, 2);
+			msg_push(&a->changed, &a->n_changed, &a->cap_changed,
+			         (struct store_imap_msg){
+			             .uid = (uint32_t)sqlite3_column_int64(stmt, 0),
+			             .flags = (uint32_t)sqlite3_column_int64(stmt, 1),
+			             .modseq = modseq,
+			             .keywords = kw && kw[0] ? xstrdup((const char *)kw) : NULL,
+			         });
+		}
+		store_stmt_release(stmt);
+		if (rc != SQLITE_DONE)
+			return store_db_fail(store_tx_db(tx), err, "store-flags-range");
+		i = j + 1;
+	}
+	if (a->n_changed > n0)
+		m->hms = modseq;
+	/* RETURNING gives no order: the contract lists changes by ascending UID. */
+	if (a->n_changed > n0)
+		qsort(a->changed + n0, a->n_changed - n0, sizeof *a->changed, msg_cmp_uid);
+	return 0;
+}
+
 static int
 flags_fn(struct store_tx *tx, void *arg, struct err *err)
 {
@@ -598,9 +652,14 @@ flags_fn(struct store_tx *tx, void *arg, struct err *err)
 	if (mbox_tx_by_id(tx, a->mailbox, &m, err) < 0)
 		return -1;
 	uint64_t hms0 = m.hms;
-	for (size_t i = 0; i < a->n; i++)
-		if (flags_one(tx, a, &m, a->uids[i], err) < 0)
+	if ((a->keywords == NULL || a->keywords[0] == '\0') && a->unchangedsince == 0) {
+		if (flags_ranges(tx, a, &m, err) < 0)
 			return -1;
+	} else {
+		for (size_t i = 0; i < a->n; i++)
+			if (flags_one(tx, a, &m, a->uids[i], err) < 0)
+				return -1;
+	}
 	return m.hms != hms0 ? mbox_tx_update(tx, &m, err) : 0;
 }
 

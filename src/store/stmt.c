@@ -66,6 +66,18 @@ static const char *const stmt_sql[STORE_STMT_COUNT] = {
                           " WHERE mailbox_id = ?1 AND uid = ?2",
     [STMT_IMAP_MSG_FLAGS] =
         "UPDATE messages SET flags = ?2, keywords = ?3, modseq = ?4 WHERE id = ?1",
+    /* System flags only, on a UID range, one MODSEQ for all (RFC 7162 §3.1 lets one operation
+     * give several messages the same mod-sequence); unchanged rows are not touched. */
+    [STMT_IMAP_FLAGS_ADD] =
+        "UPDATE messages SET flags = flags | ?4, modseq = ?5 WHERE mailbox_id = ?1"
+        " AND uid BETWEEN ?2 AND ?3 AND (flags | ?4) != flags RETURNING uid, flags, keywords",
+    [STMT_IMAP_FLAGS_REMOVE] =
+        "UPDATE messages SET flags = flags & ~?4, modseq = ?5 WHERE mailbox_id = ?1"
+        " AND uid BETWEEN ?2 AND ?3 AND (flags & ?4) != 0 RETURNING uid, flags, keywords",
+    [STMT_IMAP_FLAGS_SET] =
+        "UPDATE messages SET flags = ?4, keywords = '', modseq = ?5 WHERE mailbox_id = ?1"
+        " AND uid BETWEEN ?2 AND ?3 AND (flags != ?4 OR keywords != '')"
+        " RETURNING uid, flags, keywords",
     [STMT_IMAP_MSG_COPY] =
         "INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, internal_date, size,"
         " blob_sha256, header_text, envelope, body, bodystructure, part_offsets)"
