@@ -70,9 +70,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    .hostname = "imap.example",
 	    .line_max = 4096,
 	    .preauth_line_max = 512,
-	    .literal_max = 8192,
+	    /* above the 64 KiB spool threshold, so "APPEND x {70000}" takes the spooling path (the
+	     * input ends before the literal does: announcement, partial data, cleanup) */
+	    .literal_max = 1 << 20,
 	    .preauth_literal_max = 256,
-	    .command_max = 16384,
+	    .command_max = 2 << 20,
 	    .depth_max = 8,
 	    .max_errors = 20,
 	    .max_auth_failures = 3,
