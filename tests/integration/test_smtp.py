@@ -500,7 +500,10 @@ def test_huge_command_line_and_garbage(world):
             break
         assert replies[-1][:1] == b"5", replies
     assert replies[-1].startswith(b"421 4.7.0"), replies
-    assert s.recv(10) == b""
+    try:  # closed after the 421: EOF, or a reset when the kernel still held unread bytes
+        assert s.recv(10) == b""
+    except ConnectionResetError:
+        pass
     s.close()
     rss = int([l for l in open(f"/proc/{world.srv.proc.pid}/status")
                if l.startswith("VmRSS")][0].split()[1])
