@@ -199,7 +199,7 @@ imap_capabilities(const struct imap_session *s, struct buf *out)
 			(void)buf_append_str(out, " AUTH=PLAIN");
 		else
 			(void)buf_append_str(out, " LOGINDISABLED");
-		(void)buf_append_str(out, " SASL-IR LITERAL+ ID ENABLE IDLE");
+		(void)buf_append_str(out, " SASL-IR LITERAL- ID ENABLE IDLE");
 		return;
 	}
 	(void)buf_append_str(out, " SASL-IR LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE"
@@ -229,7 +229,9 @@ imap_cmdctx_init(struct imap_session *s, struct imap_cmdctx *cx)
 void
 imap_reader_limits_apply(struct imap_session *s)
 {
-	struct imap_reader_limits rl = {.literal_plus = true};
+	/* RFC 7888: LITERAL- before login (non-synchronizing literals of at most 4096 octets, so an
+	 * unauthenticated client cannot push large data unasked), LITERAL+ after. */
+	struct imap_reader_limits rl = {.literal_plus = s->state != IMAP_STATE_NOT_AUTH};
 	if (s->state == IMAP_STATE_NOT_AUTH) {
 		rl.line_max = s->lim.preauth_line_max ? s->lim.preauth_line_max : 8192;
 		rl.literal_max = s->lim.preauth_literal_max ? s->lim.preauth_literal_max : 1024;

@@ -291,6 +291,27 @@ def test_nonsync_literal_over_max(world):
     c.close()
 
 
+def test_literal_minus_before_login(world):
+    """Before login the server offers LITERAL- (RFC 7888 §4): a non-synchronizing literal of
+    200 octets is read as part of the command, one of 5000 (below the pre-login literal limit of 8 KiB) is refused and
+    skipped; after login LITERAL+ takes any size up to the limit."""
+    c = world.connect()
+    caps = c.cmd(b"k", b"CAPABILITY")
+    assert any(b" LITERAL-" in l for l in caps) and not any(b"LITERAL+" in l for l in caps), caps
+    c.send(b"a LOGIN {200+}\r\n" + b"x" * 200 + b" y\r\n")
+    assert _tagged(c.until(b"a"), b"a").startswith(b"a NO"), "a wrong login, not a syntax error"
+    c.send(b"b LOGIN {5000+}\r\n" + b"c NOOP\r\n" * 625 + b" y\r\n")
+    c.send(b"d NOOP\r\n")
+    lines = c.until(b"d")
+    assert any(l.startswith(b"b BAD") or l.startswith(b"* BAD") for l in lines), lines
+    assert not any(l.startswith(b"c ") for l in lines), lines
+    assert lines[-1].startswith(b"d OK"), lines
+    c.login()
+    caps = c.cmd(b"k2", b"CAPABILITY")
+    assert any(b"LITERAL+" in l for l in caps), caps
+    c.close()
+
+
 def test_deep_nesting(world):
     c = world.connect()
     c.login()
