@@ -181,6 +181,25 @@ static const struct migration migrations[] = {
      "  name TEXT NOT NULL,"
      "  PRIMARY KEY (account_id, name)"
      ") WITHOUT ROWID;"},
+    /* DKIM keys (RFC 6376): per domain and selector; state 'active' keys sign, 'published' ones
+     * (rotated out) stay listed for DNS until retire_at (unix seconds), then become 'retired'.
+     * private_key is PKCS#8 PEM and never leaves the store unless exported; public_key is the
+     * base64 of the p= tag (RSA SubjectPublicKeyInfo DER, or the raw 32-byte Ed25519 key). */
+    {4, "dkim keys",
+     "CREATE TABLE dkim_keys ("
+     "  id INTEGER PRIMARY KEY,"
+     "  domain_id INTEGER NOT NULL REFERENCES domains(id) ON DELETE CASCADE,"
+     "  selector TEXT NOT NULL,"
+     "  algo TEXT NOT NULL," /* 'ed25519' or 'rsa' */
+     "  bits INTEGER NOT NULL,"
+     "  private_key TEXT NOT NULL,"
+     "  public_key TEXT NOT NULL,"
+     "  state TEXT NOT NULL DEFAULT 'active',"
+     "  created INTEGER NOT NULL,"
+     "  retire_at INTEGER,"
+     "  UNIQUE (domain_id, selector)"
+     ");"
+     "CREATE INDEX dkim_keys_domain ON dkim_keys(domain_id, state);"},
 };
 
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])

@@ -135,16 +135,16 @@ test_migration_upgrade(void)
 	store_close(&st);
 	sqlite3 *db;
 	CHECK_INT(sqlite3_open(dbpath, &db), SQLITE_OK);
-	CHECK_INT(
-	    sqlite3_exec(db,
-	                 "DROP TABLE subscriptions; DROP TABLE expunged; DROP INDEX messages_view;"
-	                 "ALTER TABLE messages DROP COLUMN body;"
-	                 "DROP TABLE queue_rcpts; DROP TABLE queue_messages;"
-	                 "ALTER TABLE accounts DROP COLUMN domain_admin;"
-	                 "DELETE FROM schema_migrations WHERE version >= 2;"
-	                 "PRAGMA user_version = 1;",
-	                 NULL, NULL, NULL),
-	    SQLITE_OK);
+	CHECK_INT(sqlite3_exec(db,
+	                       "DROP TABLE dkim_keys; DROP TABLE subscriptions; DROP TABLE "
+	                       "expunged; DROP INDEX messages_view;"
+	                       "ALTER TABLE messages DROP COLUMN body;"
+	                       "DROP TABLE queue_rcpts; DROP TABLE queue_messages;"
+	                       "ALTER TABLE accounts DROP COLUMN domain_admin;"
+	                       "DELETE FROM schema_migrations WHERE version >= 2;"
+	                       "PRAGMA user_version = 1;",
+	                       NULL, NULL, NULL),
+	          SQLITE_OK);
 	sqlite3_close(db);
 	CHECK_INT(sql_int(dbpath, "PRAGMA user_version"), 1);
 
