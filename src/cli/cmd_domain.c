@@ -1,9 +1,14 @@
-/* lightr domain add|list|show|remove. */
+/* lightr domain add|list|show|remove|dns. */
 #include <stdio.h>
 #include <string.h>
 
 #include "cli_private.h"
+#include "dkim/dkim.h"
 #include "mail/addr.h"
+#include "util/clock.h"
+
+/* DNS character-strings hold at most 255 octets (RFC 1035 §3.3); longer TXT values are split. */
+#define DNS_TXT_STRING_MAX 255
 
 static int
 domain_add(struct cli_ctx *ctx, int argc, char **argv)
@@ -20,6 +25,81 @@ domain_add(struct cli_ctx *ctx, int argc, char **argv)
 	if (store_domain_add(st, name, &err) < 0)
 		return cli_store_error(name, &err);
 	printf("domain %s added\n", name);
+	if (cli_dkim_default_keys(st, name, &err) < 0) {
+		cli_error("%s: DKIM keys: %s (add them with 'lightr dkim generate')", name,
+		          err.msg);
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
+}
+
+/* Prints value as one or more quoted strings of at most 255 octets. The values printed here
+ * (SPF, DKIM, DMARC) contain no '"' or '\\'. */
+static void
+print_txt_strings(const char *value)
+{
+	size_t len = strlen(value), off = 0;
+	do {
+		size_t n = len - off < DNS_TXT_STRING_MAX ? len - off : DNS_TXT_STRING_MAX;
+		printf("%s\"%.*s\"", off ? " " : "", (int)n, value + off);
+		off += n;
+	} while (off < len);
+}
+
+static int
+domain_dns(struct cli_ctx *ctx, int argc, char **argv)
+{
+	PARSE_ARGS(NULL, "lightr domain dns DOMAIN",
+	           "Prints the DNS records DOMAIN needs as zone-file lines: MX, SPF, one DKIM TXT\n"
+	           "record per active or published key, and a starting-point DMARC record.\n",
+	           1, 1);
+	char name[ADDR_DOMAIN_MAX + 1];
+	if (cli_domain_arg(a.pos[0], name, sizeof name) < 0)
+		return EXIT_FAIL;
+	struct config *cfg = cli_config(ctx);
+	if (cfg == NULL)
+		return EXIT_FAIL;
+	struct store *st = cli_store(ctx);
+	if (st == NULL)
+		return EXIT_FAIL;
+	struct err err;
+	struct store_domain d;
+	if (store_domain_get(st, name, &d, &err) < 0)
+		return cli_store_error(name, &err);
+	store_domain_deinit(&d);
+	if (store_dkim_retire_due(st, clock_now(), NULL, &err) < 0)
+		return cli_store_error(name, &err);
+	struct store_dkim_key *v;
+	size_t n;
+	if (store_dkim_list(st, name, &v, &n, &err) < 0)
+		return cli_store_error(name, &err);
+	const char *host = cfg->hostname;
+	printf("; DNS records for %s (zone-file lines; names are absolute)\n", name);
+	printf("%s.\tIN\tMX\t10 %s.\n", name, host);
+	printf("%s.\tIN\tTXT\t\"v=spf1 mx -all\"\n", name);
+	struct buf txt;
+	buf_init(&txt, 0);
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(v[i].state, "active") != 0 && strcmp(v[i].state, "published") != 0)
+			continue;
+		enum dkim_algo algo;
+		if (dkim_algo_parse(v[i].algo, &algo) < 0)
+			continue;
+		buf_reset(&txt);
+		if (dkim_txt_record(algo, v[i].public_key, &txt) < 0)
+			continue;
+		printf("; DKIM %s key (%s)\n", v[i].algo, v[i].state);
+		printf("%s._domainkey.%s.\tIN\tTXT\t", v[i].selector, name);
+		print_txt_strings(buf_cstr(&txt));
+		printf("\n");
+	}
+	buf_deinit(&txt);
+	store_dkim_list_free(&v, n);
+	printf("; DMARC: a starting point; review the reports sent to postmaster@%s before\n"
+	       "; moving to p=reject\n",
+	       name);
+	printf("_dmarc.%s.\tIN\tTXT\t\"v=DMARC1; p=quarantine; rua=mailto:postmaster@%s\"\n", name,
+	       name);
 	return EXIT_OK;
 }
 
@@ -124,6 +204,7 @@ cmd_domain(struct cli_ctx *ctx, int argc, char **argv)
 	    {"list", domain_list, "list domains"},
 	    {"show", domain_show, "show a domain with its accounts and aliases"},
 	    {"remove", domain_remove, "remove a domain (--force: with its accounts)"},
+	    {"dns", domain_dns, "print the DNS records (MX, SPF, DKIM, DMARC) of a domain"},
 	    {NULL, NULL, NULL},
 	};
 	return cli_dispatch(ctx, "domain", subs, argc, argv);

@@ -139,8 +139,14 @@ cmd_quickstart(struct cli_ctx *ctx, int argc, char **argv)
 		return EXIT_FAIL;
 
 	struct err err;
-	if (store_domain_add(st, domain, &err) < 0 && err.code != STORE_EEXIST)
-		return cli_store_error(domain, &err);
+	if (store_domain_add(st, domain, &err) < 0) {
+		if (err.code != STORE_EEXIST)
+			return cli_store_error(domain, &err);
+	} else if (cli_dkim_default_keys(st, domain, &err) < 0) {
+		cli_error("%s: DKIM keys: %s (add them with 'lightr dkim generate')", domain,
+		          err.msg);
+		return EXIT_FAIL;
+	}
 	char pw[32], hash[AUTH_HASH_MAX];
 	cli_gen_password(pw, sizeof pw);
 	if (auth_init(1) < 0 || auth_hash(pw, strlen(pw), hash) < 0) {

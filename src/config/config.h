@@ -78,6 +78,26 @@ struct config {
 	struct {
 		uint64_t max_concurrent_hashes; /* argon2id computations at once (64 MiB each) */
 	} auth;
+	struct {
+		char *retry_schedule; /* "1m,5m,..." comma-separated durations (1s..7d, at most 32):
+		                       * wait after the n-th failed attempt, the last one repeats */
+		uint64_t max_age;     /* seconds before a deferred message bounces (RFC 5321
+		                       * §4.5.4.1: 4-5 days) */
+		uint64_t delay_warning;            /* seconds before a "delayed" DSN; 0 = none */
+		uint64_t workers;                  /* delivery threads */
+		uint64_t max_per_destination;      /* concurrent deliveries to one domain */
+		char *helo_name;                   /* EHLO name; NULL = hostname */
+		char *source_address;              /* local IP to connect from; NULL = any */
+		char *relay;                       /* smarthost "host:port"; NULL = MX delivery */
+		char *relay_user, *relay_password; /* AUTH at the smarthost; NULL = none */
+		char *relay_tls;                   /* none, starttls, tls */
+		char *routes; /* "domain=host:port,..." per-domain next hop; NULL = none */
+		uint64_t connect_timeout; /* seconds per connection attempt */
+		uint64_t mx_port;         /* port of MX hosts (25; tests use another) */
+	} delivery;
+	struct {
+		char *forwarders; /* "ip,ip@port,..." recursive resolvers; NULL = system resolver */
+	} dns;
 	int refs_; /* private: reference count */
 };
 

@@ -231,7 +231,40 @@ test_errors(void)
 	    {"smtp:\n  max_recipients: 5\n  max_rcpt: 5\n",
 	     "t.yaml:3: smtp.max_rcpt: unknown key\n"},
 	    {"smtp.timeout: 5m\n", "t.yaml:1: smtp.timeout: unknown key\n"},
-	    {"delivery:\n  max_age: 5d\n", "t.yaml:1: delivery: unknown key\n"},
+	    {"queue:\n  max_age: 5d\n", "t.yaml:1: queue: unknown key\n"},
+	    /* delivery.* and dns.* (issue 5) */
+	    {"delivery:\n  retry_schedule: 1m,,5m\n",
+	     "t.yaml:2: delivery.retry_schedule: empty list entry\n"},
+	    {"delivery:\n  retry_schedule: 1m,8d\n",
+	     "t.yaml:2: delivery.retry_schedule: expected durations 1s..7d separated by commas, "
+	     "like 1m,5m,1h\n"},
+	    {"delivery:\n  retry_schedule: 0s\n",
+	     "t.yaml:2: delivery.retry_schedule: expected durations 1s..7d separated by commas, "
+	     "like 1m,5m,1h\n"},
+	    {"delivery:\n  max_age: 10m\n",
+	     "t.yaml:2: delivery.max_age: 10m is below minimum 1h\n"},
+	    {"delivery:\n  workers: 0\n", "t.yaml:2: delivery.workers: 0 is below minimum 1\n"},
+	    {"delivery:\n  max_per_destination: 101\n",
+	     "t.yaml:2: delivery.max_per_destination: 101 is above maximum 100\n"},
+	    {"delivery:\n  relay: smtp.example.com:0\n",
+	     "t.yaml:2: delivery.relay: expected host:port, like smtp.example.com:587\n"},
+	    {"delivery:\n  relay: \"bad host:25\"\n",
+	     "t.yaml:2: delivery.relay: expected host:port, like smtp.example.com:587\n"},
+	    {"delivery:\n  relay_tls: ssl\n",
+	     "t.yaml:2: delivery.relay_tls: must be one of none, starttls, tls\n"},
+	    {"delivery:\n  routes: example.com\n",
+	     "t.yaml:2: delivery.routes: expected domain=host:port entries separated by commas\n"},
+	    {"delivery:\n  source_address: example.com\n",
+	     "t.yaml:2: delivery.source_address: expected an IP address\n"},
+	    {"delivery:\n  helo_name: \"a b\"\n",
+	     "t.yaml:2: delivery.helo_name: expected a hostname or an address literal like "
+	     "[192.0.2.1]\n"},
+	    {"dns:\n  forwarders: 127.0.0.1@99999\n",
+	     "t.yaml:2: dns.forwarders: expected IP addresses (optionally ip@port) separated by "
+	     "commas\n"},
+	    {"dns:\n  forwarders: resolver.example\n",
+	     "t.yaml:2: dns.forwarders: expected IP addresses (optionally ip@port) separated by "
+	     "commas\n"},
 	    {"[a]: 1\n", "t.yaml:1: a key must be a string\n"},
 	    /* wrong types */
 	    {"smtp:\n  max_recipients: abc\n",
@@ -831,6 +864,65 @@ test_table(void)
 	CHECK_STR(config_role_name((enum listener_role)99), "?");
 }
 
+/* delivery.* and dns.* defaults and accepted forms. */
+static void
+test_delivery(void)
+{
+	struct config *c;
+	CHECK_STR(load_text("", &c), "");
+	if (c != NULL) {
+		CHECK_STR(c->delivery.retry_schedule, "1m,5m,15m,30m,1h,2h,4h,8h");
+		CHECK_INT(c->delivery.max_age, 5 * 86400);
+		CHECK_INT(c->delivery.delay_warning, 4 * 3600);
+		CHECK_INT(c->delivery.workers, 8);
+		CHECK_INT(c->delivery.max_per_destination, 4);
+		CHECK(c->delivery.helo_name == NULL);
+		CHECK(c->delivery.source_address == NULL);
+		CHECK(c->delivery.relay == NULL);
+		CHECK(c->delivery.relay_user == NULL);
+		CHECK(c->delivery.relay_password == NULL);
+		CHECK_STR(c->delivery.relay_tls, "starttls");
+		CHECK(c->delivery.routes == NULL);
+		CHECK_INT(c->delivery.connect_timeout, 30);
+		CHECK(c->dns.forwarders == NULL);
+	}
+	config_unref(&c);
+	CHECK_STR(load_text("delivery:\n"
+	                    "  retry_schedule: \"30s, 2m,1h\"\n"
+	                    "  max_age: 2d\n"
+	                    "  delay_warning: 0\n"
+	                    "  workers: 2\n"
+	                    "  max_per_destination: 1\n"
+	                    "  helo_name: \"[192.0.2.1]\"\n"
+	                    "  source_address: \"::1\"\n"
+	                    "  relay: \"[::1]:2525\"\n"
+	                    "  relay_user: bob\n"
+	                    "  relay_password: secret\n"
+	                    "  relay_tls: tls\n"
+	                    "  routes: \"example.com=127.0.0.1:2525, b.test=mx.b.test\"\n"
+	                    "  connect_timeout: 5s\n"
+	                    "dns:\n"
+	                    "  forwarders: \"127.0.0.1@5353,::1\"\n",
+	                    &c),
+	          "");
+	if (c != NULL) {
+		CHECK_STR(c->delivery.retry_schedule, "30s, 2m,1h");
+		CHECK_INT(c->delivery.max_age, 2 * 86400);
+		CHECK_INT(c->delivery.delay_warning, 0);
+		CHECK_INT(c->delivery.workers, 2);
+		CHECK_STR(c->delivery.helo_name, "[192.0.2.1]");
+		CHECK_STR(c->delivery.relay, "[::1]:2525");
+		CHECK_STR(c->delivery.relay_password, "secret");
+		CHECK_STR(c->delivery.relay_tls, "tls");
+		CHECK_STR(c->delivery.routes, "example.com=127.0.0.1:2525, b.test=mx.b.test");
+		CHECK_INT(c->delivery.connect_timeout, 5);
+		CHECK_STR(c->dns.forwarders, "127.0.0.1@5353,::1");
+	}
+	config_unref(&c);
+	CHECK_STR(load_text("delivery:\n  relay: smtp.example.com:587\n", &c), "");
+	config_unref(&c);
+}
+
 int
 main(void)
 {
@@ -855,6 +947,7 @@ main(void)
 	RUN(test_current);
 	RUN(test_find_path);
 	RUN(test_table);
+	RUN(test_delivery);
 	rmdir(tmpdir);
 	return test_done("config");
 }

@@ -5,10 +5,13 @@
  * Rows of one section must be adjacent (dump.c writes each section once). */
 #include "config/config_private.h"
 
+#include <arpa/inet.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "util/log.h"
+#include "util/strconv.h"
 #include "util/xalloc.h"
 
 #define OFF(field) offsetof(struct config, field)
@@ -18,6 +21,166 @@
 
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
 static const char *const subaddress_seps[] = {"+", "-", "_", "none", NULL};
+static const char *const relay_tls_modes[] = {"none", "starttls", "tls", NULL};
+
+/* ---- checks of the delivery.* and dns.* strings (lists are comma-separated strings) ---- */
+
+#define RETRY_MAX_ENTRIES 32          /* queue/sched.h QUEUE_RETRY_MAX */
+#define RETRY_MAX_STEP    (7 * 86400) /* seconds */
+
+/* Calls fn on each trimmed comma-separated item of s (none may be empty); first message wins. */
+static const char *
+each_item(const char *s, const char *(*fn)(struct slice item), size_t max_items)
+{
+	struct slice rest = slice_from(s);
+	size_t n = 0;
+	if (rest.len == 0)
+		return "must not be empty";
+	while (rest.p != NULL) {
+		struct slice item;
+		rest = slice_cut(rest, ',', &item);
+		item = slice_trim(item);
+		if (item.len == 0)
+			return "empty list entry";
+		if (++n > max_items)
+			return "too many entries";
+		const char *msg = fn(item);
+		if (msg)
+			return msg;
+	}
+	return NULL;
+}
+
+static const char *
+retry_item(struct slice item)
+{
+	uint64_t v;
+	if (strconv_duration(item, RETRY_MAX_STEP, &v) < 0 || v == 0)
+		return "expected durations 1s..7d separated by commas, like 1m,5m,1h";
+	return NULL;
+}
+
+static const char *
+check_retry_schedule(const char *s)
+{
+	return each_item(s, retry_item, RETRY_MAX_ENTRIES);
+}
+
+/* An IPv4 or IPv6 literal (no brackets). */
+static bool
+is_ip(struct slice s)
+{
+	char tmp[64];
+	unsigned char bin[16];
+	if (s.len == 0 || s.len >= sizeof tmp)
+		return false;
+	memcpy(tmp, s.p, s.len);
+	tmp[s.len] = '\0';
+	return inet_pton(AF_INET, tmp, bin) == 1 || inet_pton(AF_INET6, tmp, bin) == 1;
+}
+
+static bool
+is_port(struct slice s)
+{
+	uint64_t v;
+	return strconv_u64(s, 65535, &v) == 0 && v > 0;
+}
+
+static bool
+is_hostname(struct slice s)
+{
+	char tmp[256];
+	if (s.len == 0 || s.len >= sizeof tmp)
+		return false;
+	memcpy(tmp, s.p, s.len);
+	tmp[s.len] = '\0';
+	return config_check_hostname(tmp) == NULL;
+}
+
+/* "host", "host:port", "ip", "ip:port", "[v6]", "[v6]:port". */
+static bool
+is_hostport(struct slice s)
+{
+	struct slice host = s, port = {NULL, 0};
+	if (s.len > 0 && s.p[0] == '[') {
+		const char *end = memchr(s.p, ']', s.len);
+		if (end == NULL)
+			return false;
+		host = slice_make(s.p + 1, (size_t)(end - s.p - 1));
+		size_t used = (size_t)(end - s.p) + 1;
+		if (used < s.len) {
+			if (s.p[used] != ':')
+				return false;
+			port = slice_make(s.p + used + 1, s.len - used - 1);
+			if (!is_port(port))
+				return false;
+		}
+		return is_ip(host) && memchr(host.p, ':', host.len) != NULL;
+	}
+	const char *colon = memchr(s.p, ':', s.len);
+	if (colon) {
+		host = slice_make(s.p, (size_t)(colon - s.p));
+		port = slice_make(colon + 1, s.len - host.len - 1);
+		if (!is_port(port))
+			return false;
+	}
+	return is_ip(host) || is_hostname(host);
+}
+
+static const char *
+check_relay(const char *s)
+{
+	return is_hostport(slice_from(s)) ? NULL : "expected host:port, like smtp.example.com:587";
+}
+
+static const char *
+route_item(struct slice item)
+{
+	struct slice dom;
+	struct slice hop = slice_cut(item, '=', &dom);
+	if (hop.p == NULL || !is_hostname(slice_trim(dom)) || !is_hostport(slice_trim(hop)))
+		return "expected domain=host:port entries separated by commas";
+	return NULL;
+}
+
+static const char *
+check_routes(const char *s)
+{
+	return each_item(s, route_item, 1000);
+}
+
+static const char *
+forwarder_item(struct slice item)
+{
+	struct slice ip;
+	struct slice port = slice_cut(item, '@', &ip);
+	if (!is_ip(ip) || (port.p != NULL && !is_port(port)))
+		return "expected IP addresses (optionally ip@port) separated by commas";
+	return NULL;
+}
+
+static const char *
+check_forwarders(const char *s)
+{
+	return each_item(s, forwarder_item, 16);
+}
+
+static const char *
+check_ip(const char *s)
+{
+	return is_ip(slice_from(s)) ? NULL : "expected an IP address";
+}
+
+static const char *
+check_helo(const char *s)
+{
+	size_t n = strlen(s);
+	if (config_check_hostname(s) == NULL)
+		return NULL;
+	if (n > 2 && s[0] == '[' && s[n - 1] == ']' && is_ip(slice_make(s + 1, n - 2)))
+		return NULL; /* RFC 5321 4.1.3 address literal (IPv6 without the "IPv6:" tag) */
+	return "expected a hostname or an address literal like [192.0.2.1]";
+}
 
 /* clang-format off */
 const struct param config_params[] = {
@@ -84,6 +247,36 @@ const struct param config_params[] = {
 	    true, 0, NULL, NULL},
 	{"auth.max_concurrent_hashes", PARAM_UINT, OFF(auth.max_concurrent_hashes), "4", 1, 64,
 	    false, 0, NULL, NULL},
+	/* Outbound delivery (issue 5). Retry waits after the n-th failed attempt; the last one
+	 * repeats until max_age (RFC 5321 §4.5.4.1: give up after 4-5 days). */
+	{"delivery.retry_schedule", PARAM_STRING, OFF(delivery.retry_schedule),
+	    "1m,5m,15m,30m,1h,2h,4h,8h", 0, 0, true, 0, NULL, check_retry_schedule},
+	{"delivery.max_age", PARAM_DURATION, OFF(delivery.max_age), "5d", 3600, 30 * 86400, true, 0,
+	    NULL, NULL},
+	{"delivery.delay_warning", PARAM_DURATION, OFF(delivery.delay_warning), "4h", 0,
+	    30 * 86400, true, 0, NULL, NULL},
+	{"delivery.workers", PARAM_UINT, OFF(delivery.workers), "8", 1, 256, false, 0, NULL, NULL},
+	{"delivery.max_per_destination", PARAM_UINT, OFF(delivery.max_per_destination), "4", 1, 100,
+	    true, 0, NULL, NULL},
+	{"delivery.helo_name", PARAM_STRING, OFF(delivery.helo_name), NULL, 0, 0, true,
+	    PARAM_NULLABLE, NULL, check_helo},
+	{"delivery.source_address", PARAM_STRING, OFF(delivery.source_address), NULL, 0, 0, true,
+	    PARAM_NULLABLE, NULL, check_ip},
+	{"delivery.relay", PARAM_STRING, OFF(delivery.relay), NULL, 0, 0, true, PARAM_NULLABLE, NULL,
+	    check_relay},
+	{"delivery.relay_user", PARAM_STRING, OFF(delivery.relay_user), NULL, 0, 0, true,
+	    PARAM_NULLABLE, NULL, config_check_plain},
+	{"delivery.relay_password", PARAM_STRING, OFF(delivery.relay_password), NULL, 0, 0, true,
+	    PARAM_NULLABLE, NULL, config_check_plain},
+	{"delivery.relay_tls", PARAM_ENUM, OFF(delivery.relay_tls), "starttls", 0, 0, true, 0,
+	    relay_tls_modes, NULL},
+	{"delivery.routes", PARAM_STRING, OFF(delivery.routes), NULL, 0, 0, true, PARAM_NULLABLE,
+	    NULL, check_routes},
+	{"delivery.connect_timeout", PARAM_DURATION, OFF(delivery.connect_timeout), "30s", 1, 600,
+	    true, 0, NULL, NULL},
+	{"delivery.mx_port", PARAM_UINT, OFF(delivery.mx_port), "25", 1, 65535, true, 0, NULL, NULL},
+	{"dns.forwarders", PARAM_STRING, OFF(dns.forwarders), NULL, 0, 0, false, PARAM_NULLABLE,
+	    NULL, check_forwarders},
 };
 /* clang-format on */
 const size_t config_n_params = sizeof config_params / sizeof config_params[0];

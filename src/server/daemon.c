@@ -23,8 +23,13 @@
 #include <unistd.h>
 
 #include "auth/passwd.h"
+#include "dns/resolver.h"
+#include "net/client.h"
 #include "net/listen.h"
 #include "net/tls.h"
+#include "queue/deliver.h"
+#include "queue/dsn.h"
+#include "queue/sched.h"
 #include "server.h"
 #include "server_private.h"
 #include "store/store.h"
@@ -93,7 +98,152 @@ struct daemon {
 	sigset_t sigs;
 	pthread_t sig_thread;
 	bool sig_thread_started;
+	/* outbound delivery (issue 5) */
+	struct dns_resolver *dns;
+	SSL_CTX *client_tls;
+	struct queue_deliver *deliver;
+	struct queue_dsn_ctx dsn;
+	struct queue_sched *sched;
 };
+
+/* The running scheduler, for server_queue_wake (NULL when none). */
+static _Atomic(struct queue_sched *) running_sched;
+
+void
+server_queue_wake(void)
+{
+	struct queue_sched *s = atomic_load(&running_sched);
+	if (s)
+		queue_sched_wake(s);
+}
+
+/* Splits a comma-separated list into trimmed items (in place in a copy *store_r). */
+static size_t
+server_split(const char *s, char **store_r, char ***items_r)
+{
+	*store_r = xstrdup(s ? s : "");
+	*items_r = NULL;
+	size_t n = 0, cap = 0;
+	char *save = NULL;
+	for (char *p = strtok_r(*store_r, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
+		while (*p == ' ' || *p == '\t')
+			p++;
+		size_t len = strlen(p);
+		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+			p[--len] = '\0';
+		if (len == 0)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 8;
+			*items_r = xrealloc(*items_r, cap * sizeof **items_r);
+		}
+		(*items_r)[n++] = p;
+	}
+	return n;
+}
+
+/* Outbound delivery: the resolver (dns.forwarders), the client TLS context, the delivery worker
+ * and the scheduler with its threads. Runs after the privilege drop and store_open. */
+static int
+server_start_queue(struct daemon *d, struct err *err)
+{
+	const struct config *c = d->cfg;
+	char *fw_store = NULL, **fw = NULL;
+	size_t n_fw = server_split(c->dns.forwarders, &fw_store, &fw);
+	d->dns = dns_resolver_new((const char *const *)fw, n_fw, err);
+	free(fw);
+	free(fw_store);
+	if (d->dns == NULL)
+		return -1;
+	d->client_tls = net_tls_client_ctx(err);
+	if (d->client_tls == NULL)
+		return -1;
+
+	char *rt_store = NULL, **rt = NULL;
+	size_t n_rt = server_split(c->delivery.routes, &rt_store, &rt);
+	struct queue_route *routes = xcalloc(n_rt ? n_rt : 1, sizeof *routes);
+	size_t n_routes = 0;
+	for (size_t i = 0; i < n_rt; i++) {
+		char *eq = strchr(rt[i], '=');
+		if (eq == NULL)
+			continue; /* validated by config; cannot happen */
+		*eq = '\0';
+		char *dom = rt[i], *hop = eq + 1;
+		for (size_t k = strlen(dom); k > 0 && dom[k - 1] == ' '; k--)
+			dom[k - 1] = '\0';
+		while (*hop == ' ')
+			hop++;
+		routes[n_routes++] = (struct queue_route){.domain = dom, .hostport = hop};
+	}
+	const char *rtls = c->delivery.relay_tls ? c->delivery.relay_tls : "starttls";
+	struct queue_deliver_config dc = {
+	    .dns = d->dns,
+	    .tls = d->client_tls,
+	    .helo = c->delivery.helo_name ? c->delivery.helo_name : c->hostname,
+	    .relay = c->delivery.relay,
+	    .relay_user = c->delivery.relay_user,
+	    .relay_pass = c->delivery.relay_password,
+	    .relay_tls = strcmp(rtls, "none") == 0  ? QUEUE_RELAY_NONE
+	                 : strcmp(rtls, "tls") == 0 ? QUEUE_RELAY_TLS
+	                                            : QUEUE_RELAY_STARTTLS,
+	    .routes = routes,
+	    .n_routes = n_routes,
+	    .mx_port = (uint16_t)c->delivery.mx_port,
+	    .connect_timeout = (uint32_t)c->delivery.connect_timeout,
+	    .source_address4 = c->delivery.source_address,
+	    .source_address6 = c->delivery.source_address,
+	};
+	int rc = queue_deliver_new(&dc, &d->deliver, err);
+	free(routes);
+	free(rt);
+	free(rt_store);
+	if (rc < 0)
+		return -1;
+
+	const char *sep = c->smtp.subaddress_separator;
+	d->dsn = (struct queue_dsn_ctx){
+	    .store = d->store,
+	    .hostname = c->hostname,
+	    .max_age = (int64_t)c->delivery.max_age,
+	    .subaddress_sep = sep && strcmp(sep, "none") != 0 ? sep[0] : '\0',
+	};
+	struct queue_sched_config sc = {
+	    .max_age = (int64_t)c->delivery.max_age,
+	    .delay_warning = (int64_t)c->delivery.delay_warning,
+	    .workers = (unsigned)c->delivery.workers,
+	    .max_per_destination = (unsigned)c->delivery.max_per_destination,
+	    .deliver = queue_deliver_batch,
+	    .deliver_ctx = d->deliver,
+	    .dsn = queue_dsn_hook,
+	    .dsn_ctx = &d->dsn,
+	};
+	if (c->delivery.retry_schedule &&
+	    queue_retry_parse(c->delivery.retry_schedule, sc.retry, &sc.n_retry, err) < 0)
+		return -1;
+	if (queue_sched_new(d->store, &sc, &d->sched, err) < 0 ||
+	    queue_sched_start(d->sched, err) < 0)
+		return -1;
+	atomic_store(&running_sched, d->sched);
+	log_info("queue - delivery relay=%s routes=%zu forwarders=%zu mx_port=%u helo=%s",
+	         c->delivery.relay ? c->delivery.relay : "-", n_routes, n_fw, (unsigned)dc.mx_port,
+	         dc.helo);
+	return 0;
+}
+
+/* Stops the scheduler (waits for deliveries in flight) and frees the delivery state; before
+ * store_close. */
+static void
+server_stop_queue(struct daemon *d)
+{
+	atomic_store(&running_sched, NULL);
+	if (d->sched) {
+		queue_sched_free(&d->sched);
+		log_info("queue - stopped");
+	}
+	queue_deliver_free(&d->deliver);
+	dns_resolver_free(&d->dns);
+	net_tls_ctx_free(&d->client_tls);
+}
 
 static struct net_limits
 server_limits(const struct config *c)
@@ -405,6 +555,7 @@ server_cleanup(struct daemon *d, bool idle)
 	for (size_t i = 0; i < d->n_sv; i++)
 		if (d->sv[i].fd >= 0)
 			close(d->sv[i].fd);
+	server_stop_queue(d);
 	store_close(&d->store);
 	for (int i = 0; i < 2; i++)
 		if (d->stop_pipe[i] >= 0)
@@ -467,7 +618,7 @@ server_run(struct config *cfg)
 	}
 	struct net_limits lim = server_limits(cfg);
 	d.pool = net_pool_new(&lim);
-	if (server_start_http(&d, &err) < 0)
+	if (server_start_http(&d, &err) < 0 || server_start_queue(&d, &err) < 0)
 		goto fail;
 	if (pipe2(d.stop_pipe, O_CLOEXEC) < 0) {
 		err_set_errno(&err, errno, errno, "pipe");

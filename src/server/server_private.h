@@ -67,6 +67,10 @@ struct server_smtp_ctx {
 };
 void server_smtp_hooks(struct server_smtp_ctx *ctx, struct smtp_hooks *hooks_r);
 
+/* Makes the outbound scheduler look for due work now (after a message was queued); no-op when
+ * the queue is not running (CLI, tests). Thread-safe. */
+void server_queue_wake(void);
+
 /* ---- HTTP (libmicrohttpd) ---- */
 struct server_http;
 struct server_http_opts {

@@ -200,6 +200,21 @@ static const struct migration migrations[] = {
      "  UNIQUE (domain_id, selector)"
      ");"
      "CREATE INDEX dkim_keys_domain ON dkim_keys(domain_id, state);"},
+    /* Outbound scheduling and DSNs: the VERP envelope sender used when relaying (return_path,
+     * "bounce+<token>@<domain>", NULL = mail_from) with its token, who gets DSNs (dsn_to: the
+     * submitting person, NULL = nobody), and per recipient whether a delay notice went out, whether
+     * the final DSN was handled, and when it was delivered. queue_rcpts.status may now also be
+     * 'held' (never due until released). */
+    {5, "queue scheduling, dsn",
+     "ALTER TABLE queue_messages ADD COLUMN return_path TEXT;"
+     "ALTER TABLE queue_messages ADD COLUMN bounce_token TEXT;"
+     "ALTER TABLE queue_messages ADD COLUMN dsn_to TEXT;"
+     "CREATE UNIQUE INDEX queue_messages_token ON queue_messages(bounce_token)"
+     "  WHERE bounce_token IS NOT NULL;"
+     "ALTER TABLE queue_rcpts ADD COLUMN delay_notified INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE queue_rcpts ADD COLUMN dsn_done INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE queue_rcpts ADD COLUMN delivered_at INTEGER;"
+     "CREATE INDEX queue_rcpts_msg_domain ON queue_rcpts(msg_id, domain, status);"},
 };
 
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])

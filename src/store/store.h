@@ -253,6 +253,135 @@ struct store_queue_rcpt {
 int store_queue_list(struct store *st, struct store_queue_rcpt **v_r, size_t *n_r, struct err *err);
 void store_queue_list_free(struct store_queue_rcpt **vp, size_t n);
 
+/* ---- outbound queue (scheduling) ----
+ * What queue/sched.c and the CLI need (queue.c). A recipient row moves through the states
+ *   queued/deferred (due at next_attempt) -> delivering (claimed by a worker) ->
+ *   delivered | deferred | bounced | expired,
+ * and 'held' (never due until released). A claim marks rows 'delivering' in one committed write,
+ * and the worker's results are committed in one write right after the remote reply, so a crash
+ * in between leaves 'delivering' rows that store_queue_recover puts back to 'queued' (at most
+ * that one attempt is repeated; never a recipient whose 250 was recorded). The CLI runs in
+ * another process: the server's scheduler re-queries due rows every second anyway, and
+ * store_queue_change_seq moves after every queue write made by this process. */
+struct store_queue_msg {
+	int64_t id;
+	int64_t created;    /* unix seconds of acceptance */
+	char *mail_from;    /* "" = null sender */
+	char *return_path;  /* VERP envelope sender to use when relaying; NULL = mail_from */
+	char *bounce_token; /* token of return_path, NULL when none */
+	char *dsn_to;       /* who gets DSNs; NULL = nobody (API mail, null sender) */
+	char *auth_user;    /* NULL when relayed */
+	char *ret, *envid;  /* DSN RET / ENVID, NULL when absent */
+	bool requiretls, smtputf8, eightbit;
+	uint64_t size;       /* header_text + body */
+	uint64_t header_len; /* bytes of header_text before the body blob */
+	char blob_sha256[65];
+	struct buf header_text; /* prepended to the body (Received, DKIM-Signature) */
+};
+struct store_queue_item { /* one recipient row */
+	int64_t id;
+	int64_t msg_id;
+	char *rcpt, *domain;
+	char *notify, *orcpt; /* DSN, NULL when absent */
+	char *status;         /* "queued", "deferred", "delivering", "held", "delivered", ... */
+	uint32_t attempts;
+	int64_t next_attempt, last_attempt, delivered_at, created; /* 0 when NULL */
+	char *last_error, *last_dsn, *relay;                       /* NULL when none */
+	bool delay_notified, dsn_done;
+};
+/* A claimed unit of work: one message, one destination domain, its claimed recipients. */
+struct store_queue_job {
+	struct store_queue_msg msg;
+	char *domain;
+	struct store_queue_item *rcpts;
+	size_t n_rcpts;
+};
+void store_queue_msg_deinit(struct store_queue_msg *m);
+void store_queue_item_deinit(struct store_queue_item *q);
+void store_queue_items_free(struct store_queue_item **vp, size_t n);
+void store_queue_job_deinit(struct store_queue_job *j);
+
+/* Sets return_path, bounce_token (unique when not NULL; EEXIST) and dsn_to of message id; each
+ * NULL argument leaves the column alone. ENOTFOUND. */
+int store_queue_set_envelope(struct store *st, int64_t id, const char *return_path,
+                             const char *bounce_token, const char *dsn_to, struct err *err);
+/* The message whose bounce_token is token (a DSN coming back); ENOTFOUND. */
+int store_queue_by_token(struct store *st, const char *token, struct store_queue_msg *m_r,
+                         struct err *err);
+
+/* Start-up recovery: every 'delivering' row goes back to 'queued' (due now). Call once when the
+ * server starts, before the scheduler claims (the CLI must never call it). *n_r (may be NULL)
+ * gets the number of rows reset. */
+int store_queue_recover(struct store *st, int64_t now, size_t *n_r, struct err *err);
+
+/* A due (message, domain) pair: it has rows 'queued' or 'deferred' with next_attempt <= now. */
+struct store_queue_due {
+	int64_t msg_id;
+	char domain[254];
+	int64_t next_attempt; /* earliest of its due rows */
+};
+/* Up to max due pairs, oldest next_attempt first (read only; claim them with
+ * store_queue_claim). */
+int store_queue_due_list(struct store *st, int64_t now, size_t max, struct store_queue_due **v_r,
+                         size_t *n_r, struct err *err);
+/* The earliest next_attempt of any 'queued'/'deferred' row (0 and no error when none). */
+int store_queue_next_due(struct store *st, int64_t *next_r, struct err *err);
+/* Atomically (one write) marks every due row of (msg_id, domain) 'delivering' and returns them
+ * with the message in *job_r (free with store_queue_job_deinit). Returns 1 when rows were
+ * claimed, 0 when none was due any more (job_r untouched), -1 + err. */
+int store_queue_claim(struct store *st, int64_t msg_id, const char *domain, int64_t now,
+                      struct store_queue_job *job_r, struct err *err);
+
+/* Reads bytes [off, off + len) of queue message id (header_text followed by the body blob,
+ * clipped at its size) into out, incrementally like store_imap_read. ENOTFOUND. */
+int store_queue_read(struct store *st, int64_t id, uint64_t off, uint64_t len, struct buf *out,
+                     struct err *err);
+
+enum store_queue_outcome {
+	STORE_QUEUE_DELIVERED,
+	STORE_QUEUE_DEFERRED, /* due again at next_attempt */
+	STORE_QUEUE_BOUNCED,  /* permanent failure */
+	STORE_QUEUE_EXPIRED,  /* gave up after max_age */
+};
+struct store_queue_result {
+	int64_t rcpt_id; /* store_queue_item.id */
+	enum store_queue_outcome outcome;
+	int64_t next_attempt;    /* DEFERRED only */
+	const char *error;       /* remote reply or local reason; NULL = none */
+	const char *dsn;         /* enhanced status code, e.g. "5.1.1"; NULL = none */
+	const char *relay;       /* host[ip]:port tried; NULL = none */
+	bool count_attempt;      /* attempts + 1 (false e.g. when a destination backoff deferred
+	                          * the row without trying) */
+	bool set_delay_notified; /* also mark delay_notified */
+};
+/* Records all results in one write: status, last_attempt = now, last_error, last_dsn, relay,
+ * attempts + 1 when count_attempt, delivered_at for DELIVERED. Rows no longer 'delivering'
+ * (dropped, held meanwhile) are skipped silently. */
+int store_queue_record(struct store *st, const struct store_queue_result *r, size_t n, int64_t now,
+                       struct err *err);
+/* Marks dsn_done = 1 on the given recipient rows (after a DSN for them was queued). */
+int store_queue_dsn_done(struct store *st, const int64_t *rcpt_ids, size_t n, struct err *err);
+
+/* ---- queue commands (CLI) ----
+ * state NULL = all; else one status name ("queued", "deferred", "held", ...). domain NULL = all.
+ * Rows ordered by message id, then row id. */
+int store_queue_items(struct store *st, const char *state, const char *domain,
+                      struct store_queue_item **v_r, size_t *n_r, struct err *err);
+/* Message id with all its recipient rows. ENOTFOUND. */
+int store_queue_show(struct store *st, int64_t id, struct store_queue_msg *m_r,
+                     struct store_queue_item **v_r, size_t *n_r, struct err *err);
+/* id > 0: that message; id == 0: all messages. retry: 'queued'/'deferred' rows get
+ * next_attempt = now and status 'queued'; hold: 'queued'/'deferred' rows become 'held';
+ * release: 'held' rows become 'queued' due now; drop: the message and all its rows are deleted
+ * (the blob's refcount drops by trigger). *n_r (may be NULL) gets the number of rows changed
+ * (drop: messages deleted). ENOTFOUND when id > 0 does not exist. */
+enum store_queue_cmd { STORE_QUEUE_RETRY, STORE_QUEUE_HOLD, STORE_QUEUE_RELEASE, STORE_QUEUE_DROP };
+int store_queue_command(struct store *st, enum store_queue_cmd cmd, int64_t id, int64_t now,
+                        size_t *n_r, struct err *err);
+/* Moves after every queue write of this process (deliver, claim, record, commands); an atomic
+ * load. */
+uint64_t store_queue_change_seq(struct store *st);
+
 /* ---- IMAP (RFC 3501/9051, CONDSTORE/QRESYNC RFC 7162) ----
  * What imap/mailstore_sql.c needs. Accounts are named by id (store_account_get at login),
  * mailboxes by name (UTF-8, "/" separated, "INBOX" spelled so) or by the id store_imap_status
@@ -394,6 +523,53 @@ int store_imap_quota(struct store *st, int64_t account, uint64_t *used_r, uint64
  * expunge, append, rename, delete), read without SQL (an atomic load); slots are shared by
  * mailbox ids equal modulo 4096, so it may also move for another mailbox. Thread-safe. */
 uint64_t store_mailbox_change_seq(struct store *st, int64_t mailbox);
+
+/* ---- DKIM keys (migration 4) ----
+ * Per-domain signing keys. state: "active" (signs outbound mail, published in DNS),
+ * "published" (rotated out: no longer signs but stays in DNS until retire_at), "retired" (gone
+ * from DNS; kept for the record). algo is "ed25519" or "rsa" (dkim/dkim.h dkim_algo_name).
+ * Selectors are unique per domain (EEXIST). ENOTFOUND for a domain we do not serve. */
+struct store_dkim_key {
+	int64_t id;
+	char *domain;
+	char *selector;
+	char *algo;
+	unsigned bits;     /* RSA modulus bits; 256 for ed25519 */
+	char *public_key;  /* the p= value (base64) */
+	char *private_key; /* PEM; NULL except in store_dkim_active results */
+	char *state;       /* "active", "published" or "retired" */
+	int64_t created;   /* unix seconds */
+	int64_t retire_at; /* unix seconds; 0 when not set */
+};
+/* A key to insert (all strings borrowed). */
+struct store_dkim_new {
+	const char *selector;
+	const char *algo;
+	unsigned bits;
+	const char *private_pem;
+	const char *public_b64;
+};
+/* Inserts k for domain in state "active", created = now. */
+int store_dkim_add(struct store *st, const char *domain, const struct store_dkim_new *k,
+                   int64_t now, struct err *err);
+/* domain NULL: keys of all domains; ordered by domain, created, selector; private_key NULL. */
+int store_dkim_list(struct store *st, const char *domain, struct store_dkim_key **v_r, size_t *n_r,
+                    struct err *err);
+/* The active keys of domain with their private PEM (for signing), ordered by created, selector.
+ * An empty result (n 0) is not an error. */
+int store_dkim_active(struct store *st, const char *domain, struct store_dkim_key **v_r,
+                      size_t *n_r, struct err *err);
+/* One transaction: every active key of domain becomes "published" with retire_at =
+ * now + keep_days * 86400, then the n new keys are inserted as "active" (created = now). */
+int store_dkim_rotate(struct store *st, const char *domain, const struct store_dkim_new *keys,
+                      size_t n, int64_t now, unsigned keep_days, struct err *err);
+/* Keys in state "published" with retire_at <= now become "retired"; *n_r (may be NULL) gets how
+ * many. */
+int store_dkim_retire_due(struct store *st, int64_t now, size_t *n_r, struct err *err);
+/* The private PEM of domain's key selector (any state), heap (free()). ENOTFOUND when absent. */
+int store_dkim_export(struct store *st, const char *domain, const char *selector, char **pem_r,
+                      struct err *err);
+void store_dkim_list_free(struct store_dkim_key **vp, size_t n);
 
 /* ---- maintenance ---- */
 /* Consistent online copy of the database to dest_path (SQLite backup API) while writers run;

@@ -118,6 +118,8 @@ struct store {
 	/* Change counters for IDLE (store_mailbox_change_seq), slot = mailbox id % slots; bumped
 	 * after a commit that touched the mailbox. Zero from xcalloc. */
 	_Atomic uint64_t change_seq[STORE_CHANGE_SLOTS];
+	/* Moves after every outbound queue write of this process (queue.c). */
+	_Atomic uint64_t queue_seq;
 };
 
 /* ---- db.c ---- */

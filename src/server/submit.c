@@ -1,0 +1,370 @@
+/* The one path from "message accepted" to "stored durably" (DESIGN.md §7), shared by the SMTP
+ * deliver hook (hooks.c) and `lightr send` (cli/cmd_send.c): recipient expansion, INBOX copies,
+ * and for submitted mail with remote recipients DKIM signing, the VERP envelope sender and the
+ * DSN recipient of the queued copy. */
+#include "server/submit.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "dkim/dkim.h"
+#include "mail/addr.h"
+#include "mail/hdr.h"
+#include "mail/mime.h"
+#include "util/arena.h"
+#include "util/buf.h"
+#include "util/log.h"
+#include "util/rand.h"
+#include "util/xalloc.h"
+#include "server_private.h"
+
+static void
+submit_reply(struct smtp_hook_reply *r, int code, const char *enhanced, const char *text)
+{
+	r->code = code;
+	(void)snprintf(r->enhanced, sizeof r->enhanced, "%s", enhanced);
+	(void)snprintf(r->text, sizeof r->text, "%s", text);
+}
+
+/* Recipients of one message after alias expansion: local accounts once each, remote addresses
+ * with the DSN parameters of the recipient they came from. */
+struct submit_targets {
+	struct store_local_rcpt *local;
+	size_t n_local, cap_local;
+	struct store_remote_rcpt *remote;
+	size_t n_remote, cap_remote;
+	char **owned; /* strings the arrays point to */
+	size_t n_owned, cap_owned;
+};
+
+static const char *
+targets_keep(struct submit_targets *t, char *s)
+{
+	if (t->n_owned == t->cap_owned) {
+		t->cap_owned = t->cap_owned ? 2 * t->cap_owned : 16;
+		t->owned = xrealloc(t->owned, t->cap_owned * sizeof *t->owned);
+	}
+	t->owned[t->n_owned++] = s;
+	return s;
+}
+
+static void
+targets_add_local(struct submit_targets *t, const char *account)
+{
+	for (size_t i = 0; i < t->n_local; i++)
+		if (strcasecmp(t->local[i].account, account) == 0)
+			return;
+	if (t->n_local == t->cap_local) {
+		t->cap_local = t->cap_local ? 2 * t->cap_local : 8;
+		t->local = xrealloc(t->local, t->cap_local * sizeof *t->local);
+	}
+	t->local[t->n_local++] =
+	    (struct store_local_rcpt){.account = targets_keep(t, xstrdup(account))};
+}
+
+static void
+targets_add_remote(struct submit_targets *t, const char *addr, const struct smtp_rcpt *from)
+{
+	for (size_t i = 0; i < t->n_remote; i++)
+		if (strcasecmp(t->remote[i].address, addr) == 0)
+			return;
+	if (t->n_remote == t->cap_remote) {
+		t->cap_remote = t->cap_remote ? 2 * t->cap_remote : 8;
+		t->remote = xrealloc(t->remote, t->cap_remote * sizeof *t->remote);
+	}
+	/* RFC 3461 §4.2: a forwarded recipient keeps the original recipient as ORCPT. */
+	const char *orcpt = from->orcpt;
+	if (orcpt == NULL && strcasecmp(addr, from->addr) != 0)
+		orcpt = targets_keep(t, xasprintf("rfc822;%s", from->addr));
+	t->remote[t->n_remote++] = (struct store_remote_rcpt){
+	    .address = targets_keep(t, xstrdup(addr)),
+	    .notify = from->notify,
+	    .orcpt = orcpt,
+	};
+}
+
+static void
+targets_free(struct submit_targets *t)
+{
+	for (size_t i = 0; i < t->n_owned; i++)
+		free(t->owned[i]);
+	free(t->owned);
+	free(t->local);
+	free(t->remote);
+}
+
+/* Expands the accepted recipients again (they were classified at RCPT; an alias may have changed
+ * since, which is fine: the current state wins). */
+static int
+submit_expand(struct store *st, const struct server_submit_opts *o, const struct smtp_envelope *env,
+              struct submit_targets *t, struct smtp_hook_reply *reply_r)
+{
+	for (size_t i = 0; i < env->n_rcpts; i++) {
+		const struct smtp_rcpt *rc = &env->rcpts[i];
+		if (rc->kind == SMTP_RCPT_REMOTE) {
+			targets_add_remote(t, rc->addr, rc);
+			continue;
+		}
+		struct store_rcpt r;
+		struct err err = {0};
+		if (store_rcpt_resolve(st, rc->addr, o->subaddress_sep, 0, &r, &err) < 0) {
+			log_error("%s %s rcpt-lookup failed error=\"%s\"", o->component, o->id,
+			          err.msg);
+			submit_reply(reply_r, 451, "4.3.0",
+			             "Temporary lookup failure, try again later");
+			return -1;
+		}
+		/* Quota was checked at RCPT with the SIZE hint; a message that crosses the quota
+		 * now is still delivered (soft quota) rather than failing every recipient. */
+		if (r.status != STORE_RCPT_OK && r.status != STORE_RCPT_OVER_QUOTA) {
+			log_info("%s %s rcpt-changed rcpt=%s status=%d", o->component, o->id,
+			         rc->addr, (int)r.status);
+			store_rcpt_deinit(&r);
+			submit_reply(reply_r, 451, "4.3.0",
+			             "Recipient changed meanwhile, try again");
+			return -1;
+		}
+		for (size_t k = 0; k < r.n_targets; k++) {
+			if (r.targets[k].remote)
+				targets_add_remote(t, r.targets[k].address, rc);
+			else
+				targets_add_local(t, r.targets[k].address);
+		}
+		store_rcpt_deinit(&r);
+	}
+	return 0;
+}
+
+int
+server_from_address(const unsigned char *msg, size_t len, char *out, size_t n)
+{
+	struct hdr_iter it;
+	struct hdr_field f;
+	const char *why;
+	hdr_iter_init(&it, msg, len);
+	while (hdr_iter_next(&it, &f, &why) == HDR_FIELD) {
+		if (!slice_eq_nocase(f.name, "From"))
+			continue;
+		struct arena *a = arena_new("from", 1024);
+		char **addrs;
+		size_t na = 0;
+		int rc = -1;
+		if (hdr_addr_list(f.value, a, &addrs, &na, &why) == 0 && na > 0 &&
+		    addr_lower(slice_from(addrs[0]), out, n) == 0)
+			rc = 0;
+		arena_free(&a);
+		return rc;
+	}
+	return -1;
+}
+
+/* The domain part of addr (after the last '@'), or NULL. */
+static const char *
+domain_of(const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+	return at && at[1] ? at + 1 : NULL;
+}
+
+static bool
+domain_is_ours(struct store *st, const char *domain)
+{
+	struct store_domain d;
+	struct err err = {0};
+	if (domain == NULL || store_domain_get(st, domain, &d, &err) < 0)
+		return false;
+	store_domain_deinit(&d);
+	return true;
+}
+
+/* DKIM-Signature fields for msg into sigs (empty when the domain has no key). The signing
+ * domain is the From: domain when it is ours, else the envelope sender's. */
+static void
+submit_sign(struct store *st, const struct server_submit_opts *o, const char *mail_from,
+            const unsigned char *msg, size_t len, int64_t now, struct buf *sigs)
+{
+	char from[320];
+	const char *domain = NULL;
+	if (server_from_address(msg, len, from, sizeof from) == 0 &&
+	    domain_is_ours(st, domain_of(from)))
+		domain = domain_of(from);
+	else if (domain_is_ours(st, domain_of(mail_from)))
+		domain = domain_of(mail_from);
+	if (domain == NULL) {
+		log_warn("%s %s dkim-skipped reason=\"no domain of ours in From: or sender\"",
+		         o->component, o->id);
+		return;
+	}
+	struct store_dkim_key *keys = NULL;
+	size_t n = 0;
+	struct err err = {0};
+	if (store_dkim_active(st, domain, &keys, &n, &err) < 0) {
+		log_error("%s %s dkim-keys failed domain=%s error=\"%s\"", o->component, o->id,
+		          domain, err.msg);
+		return;
+	}
+	if (n == 0) {
+		log_warn("%s %s dkim-unsigned domain=%s reason=\"no active key\"", o->component,
+		         o->id, domain);
+		return;
+	}
+	struct dkim_signer **signers = xcalloc(n, sizeof *signers);
+	size_t ns = 0;
+	for (size_t i = 0; i < n; i++) {
+		enum dkim_algo algo;
+		if (dkim_algo_parse(keys[i].algo, &algo) < 0 || keys[i].private_key == NULL)
+			continue;
+		struct err e2 = {0};
+		struct dkim_signer *s =
+		    dkim_signer_new(domain, keys[i].selector, algo, keys[i].private_key, &e2);
+		if (s == NULL) {
+			log_error("%s %s dkim-key unusable domain=%s selector=%s error=\"%s\"",
+			          o->component, o->id, domain, keys[i].selector, e2.msg);
+			continue;
+		}
+		signers[ns++] = s;
+	}
+	if (ns > 0 && dkim_sign(signers, ns, msg, len, now, sigs, &err) < 0) {
+		log_error("%s %s dkim-sign failed domain=%s error=\"%s\"", o->component, o->id,
+		          domain, err.msg);
+		buf_reset(sigs);
+	} else if (ns > 0) {
+		log_info("%s %s dkim-signed domain=%s signatures=%zu", o->component, o->id, domain,
+		         ns);
+	}
+	for (size_t i = 0; i < ns; i++)
+		dkim_signer_free(&signers[i]);
+	free(signers);
+	store_dkim_list_free(&keys, n);
+}
+
+/* 16 characters of RFC 4648 base32 (lower case: local parts are compared case-sensitively by
+ * some MTAs, and lower case survives the ones that fold). 80 random bits. */
+static void
+verp_token(char out[SERVER_VERP_TOKEN_LEN + 1])
+{
+	static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
+	unsigned char r[SERVER_VERP_TOKEN_LEN];
+	rand_bytes(r, sizeof r);
+	for (size_t i = 0; i < SERVER_VERP_TOKEN_LEN; i++)
+		out[i] = alphabet[r[i] & 31];
+	out[SERVER_VERP_TOKEN_LEN] = '\0';
+}
+
+/* VERP envelope sender and DSN recipient of queue message qid. A failure is logged only: the
+ * message is already durable and is then relayed with its original sender and no DSNs. */
+static void
+submit_envelope(struct store *st, const struct server_submit_opts *o, const char *mail_from,
+                int64_t qid)
+{
+	const char *domain = domain_of(mail_from);
+	if (*mail_from == '\0' || domain == NULL)
+		return;
+	for (int attempt = 0; attempt < 3; attempt++) {
+		char token[SERVER_VERP_TOKEN_LEN + 1];
+		verp_token(token);
+		char *rp = xasprintf("bounce+%s@%s", token, domain);
+		struct err err = {0};
+		int rc = store_queue_set_envelope(st, qid, rp, token, mail_from, &err);
+		free(rp);
+		if (rc == 0)
+			return;
+		if (err.code != STORE_EEXIST) {
+			log_error("%s %s queue-envelope failed queue=%lld error=\"%s\"",
+			          o->component, o->id, (long long)qid, err.msg);
+			return;
+		}
+	}
+}
+
+int
+server_submit(struct store *st, const struct server_submit_opts *o, const struct smtp_envelope *env,
+              const unsigned char *msg, size_t len, int64_t *queue_id_r,
+              struct smtp_hook_reply *reply_r)
+{
+	struct submit_targets t = {0};
+	struct mime_meta meta = {0};
+	struct buf qhdr;
+	buf_init(&qhdr, 0);
+	int64_t now = o->now ? o->now : (int64_t)time(NULL);
+	const char *received = env->received ? env->received : "";
+	int ret = -1;
+	if (submit_expand(st, o, env, &t, reply_r) < 0)
+		goto out;
+	/* IMAP metadata, computed once here on the session's thread (DESIGN.md §2) and stored with
+	 * every local copy; without it (GMime failed) IMAP computes it at the first FETCH. */
+	if (t.n_local > 0 && mime_meta_build(msg, len, &meta) < 0) {
+		mime_meta_deinit(&meta);
+		meta = (struct mime_meta){0};
+		log_warn("%s %s mime-metadata failed", o->component, o->id);
+	}
+	/* RFC 5321 §4.4: Return-Path at final delivery; Delivered-To names the mailbox (loop
+	 * detection for forwarders); then the Received trace line. */
+	for (size_t i = 0; i < t.n_local; i++) {
+		char *h = xasprintf("Return-Path: <%s>\r\nDelivered-To: %s\r\n%s", env->mail_from,
+		                    t.local[i].account, received);
+		t.local[i].header = targets_keep(&t, h);
+		t.local[i].header_len = strlen(h);
+	}
+	/* The relayed copy: DKIM-Signature fields over the message as received, then the
+	 * Received line (not in h=, so its place does not matter to verifiers). */
+	bool submitted = o->submission && t.n_remote > 0;
+	if (submitted)
+		submit_sign(st, o, env->mail_from, msg, len, now, &qhdr);
+	if (buf_append_str(&qhdr, received) < 0) {
+		submit_reply(reply_r, 451, "4.3.0", "Temporary local problem, try again later");
+		goto out;
+	}
+	struct store_delivery d = {
+	    .body = msg,
+	    .body_len = len,
+	    .internal_date = now,
+	    .local = t.local,
+	    .n_local = t.n_local,
+	    .mail_from = env->mail_from,
+	    .auth_user = env->auth_user,
+	    .ret = env->ret,
+	    .envid = env->envid,
+	    .requiretls = env->requiretls,
+	    .smtputf8 = env->smtputf8,
+	    .eightbit = env->eightbit,
+	    .queue_header = qhdr.len ? buf_cstr(&qhdr) : "",
+	    .queue_header_len = qhdr.len,
+	    .remote = t.remote,
+	    .n_remote = t.n_remote,
+	    .meta_envelope = meta.envelope,
+	    .meta_body = meta.body,
+	    .meta_bodystructure = meta.bodystructure,
+	    .meta_parts = meta.parts.data,
+	    .meta_parts_len = meta.parts.len,
+	};
+	int64_t qid = 0;
+	struct err err = {0};
+	if (store_deliver(st, &d, &qid, &err) < 0) {
+		log_error("%s %s store-deliver failed code=%d error=\"%s\"", o->component, o->id,
+		          err.code, err.msg);
+		submit_reply(reply_r, 451, "4.3.0", "Temporary local problem, try again later");
+		goto out;
+	}
+	/* XXX: a second write; the scheduler could claim the message in between and relay it
+	 * once with the original sender. store_delivery fields for these would close the gap. */
+	if (submitted && qid > 0)
+		submit_envelope(st, o, env->mail_from, qid);
+	/* Only now (envelope set): the scheduler in this process looks at once; a no-op in the
+	 * CLI, whose rows the server's scheduler finds at its next poll. */
+	if (qid > 0)
+		server_queue_wake();
+	log_info("%s %s delivered msgid=%s from=<%s> size=%zu local=%zu remote=%zu queue=%lld",
+	         o->component, o->id, env->id ? env->id : "-", env->mail_from, len, t.n_local,
+	         t.n_remote, (long long)qid);
+	if (queue_id_r)
+		*queue_id_r = qid;
+	ret = 0;
+out:
+	buf_deinit(&qhdr);
+	mime_meta_deinit(&meta);
+	targets_free(&t);
+	return ret;
+}

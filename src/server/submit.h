@@ -1,0 +1,45 @@
+/* Accepting one message for delivery (DESIGN.md §7): the path shared by SMTP (MX and
+ * submission, server/hooks.c) and `lightr send` (cli/cmd_send.c). Expands recipients (aliases,
+ * forwarding), stores local copies in INBOXes and queues remote recipients in one durable
+ * store_deliver. For submitted mail (opts->submission) with remote recipients it also:
+ *   - signs with DKIM: every active key of the From: domain when that domain is ours, else of
+ *     the envelope sender's domain; no key: sent unsigned, with a warning in the log. The
+ *     DKIM-Signature fields go into the queue header (before the Received line), which is not
+ *     in h=; the signatures cover the body as received. Local copies are not signed (they never
+ *     leave the server);
+ *   - gives the queued message a VERP envelope sender bounce+<token>@<sender domain> (token: 16
+ *     random base32 characters) and dsn_to = the envelope sender (never for the null sender).
+ * Thread safety: reentrant; the store is thread-safe. */
+#ifndef LIGHTR_SERVER_SUBMIT_H
+#define LIGHTR_SERVER_SUBMIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "smtp/server.h"
+#include "store/store.h"
+
+#define SERVER_VERP_TOKEN_LEN 16
+
+struct server_submit_opts {
+	char subaddress_sep;   /* '\0': off */
+	const char *id;        /* for logs ("smtp <id>" / "send <id>") */
+	const char *component; /* "smtp" or "send" */
+	bool submission;       /* authenticated submitter or `lightr send`: DKIM, VERP, dsn_to */
+	int64_t now;           /* internal date and DKIM t=; 0 = time(NULL) */
+};
+
+/* Delivers msg for env (env->rcpts classified: SMTP_RCPT_LOCAL / SMTP_RCPT_REMOTE;
+ * env->received is the trace header prepended to every copy, may be ""). Returns 0 when stored
+ * durably (*queue_id_r, may be NULL, gets the queue message id or 0), else -1 with *reply_r
+ * set to the 4xx reply to give (details logged). */
+int server_submit(struct store *st, const struct server_submit_opts *opts,
+                  const struct smtp_envelope *env, const unsigned char *msg, size_t len,
+                  int64_t *queue_id_r, struct smtp_hook_reply *reply_r);
+
+/* The address of the first From: mailbox of msg's header, lower-cased domain, into out (size
+ * n). Returns 0, or -1 when there is none or it does not parse or fit. */
+int server_from_address(const unsigned char *msg, size_t len, char *out, size_t n);
+
+#endif
