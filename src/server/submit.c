@@ -253,30 +253,17 @@ verp_token(char out[SERVER_VERP_TOKEN_LEN + 1])
 	out[SERVER_VERP_TOKEN_LEN] = '\0';
 }
 
-/* VERP envelope sender and DSN recipient of queue message qid. A failure is logged only: the
- * message is already durable and is then relayed with its original sender and no DSNs. */
-static void
-submit_envelope(struct store *st, const struct server_submit_opts *o, const char *mail_from,
-                int64_t qid)
+/* The VERP envelope sender "bounce+<token>@<sender domain>" (DESIGN.md §7) into rp (and its
+ * token); false for the null sender or a sender without a domain. */
+static bool
+submit_verp(const char *mail_from, char token[SERVER_VERP_TOKEN_LEN + 1], char **rp_r)
 {
 	const char *domain = domain_of(mail_from);
 	if (*mail_from == '\0' || domain == NULL)
-		return;
-	for (int attempt = 0; attempt < 3; attempt++) {
-		char token[SERVER_VERP_TOKEN_LEN + 1];
-		verp_token(token);
-		char *rp = xasprintf("bounce+%s@%s", token, domain);
-		struct err err = {0};
-		int rc = store_queue_set_envelope(st, qid, rp, token, mail_from, &err);
-		free(rp);
-		if (rc == 0)
-			return;
-		if (err.code != STORE_EEXIST) {
-			log_error("%s %s queue-envelope failed queue=%lld error=\"%s\"",
-			          o->component, o->id, (long long)qid, err.msg);
-			return;
-		}
-	}
+		return false;
+	verp_token(token);
+	*rp_r = xasprintf("bounce+%s@%s", token, domain);
+	return true;
 }
 
 int
@@ -288,6 +275,9 @@ server_submit(struct store *st, const struct server_submit_opts *o, const struct
 	struct mime_meta meta = {0};
 	struct buf qhdr;
 	buf_init(&qhdr, 0);
+	char token[SERVER_VERP_TOKEN_LEN + 1];
+	char *return_path = NULL; /* VERP envelope sender of the relayed copy */
+	bool verp = false;
 	int64_t now = o->now ? o->now : (int64_t)time(NULL);
 	const char *received = env->received ? env->received : "";
 	int ret = -1;
@@ -311,8 +301,10 @@ server_submit(struct store *st, const struct server_submit_opts *o, const struct
 	/* The relayed copy: DKIM-Signature fields over the message as received, then the
 	 * Received line (not in h=, so its place does not matter to verifiers). */
 	bool submitted = o->submission && t.n_remote > 0;
-	if (submitted)
+	if (submitted) {
 		submit_sign(st, o, env->mail_from, msg, len, now, &qhdr);
+		verp = submit_verp(env->mail_from, token, &return_path);
+	}
 	if (buf_append_str(&qhdr, received) < 0) {
 		submit_reply(reply_r, 451, "4.3.0", "Temporary local problem, try again later");
 		goto out;
@@ -339,6 +331,9 @@ server_submit(struct store *st, const struct server_submit_opts *o, const struct
 	    .meta_bodystructure = meta.bodystructure,
 	    .meta_parts = meta.parts.data,
 	    .meta_parts_len = meta.parts.len,
+	    .return_path = return_path,
+	    .bounce_token = verp ? token : NULL,
+	    .dsn_to = verp ? env->mail_from : NULL,
 	};
 	int64_t qid = 0;
 	struct err err = {0};
@@ -348,12 +343,8 @@ server_submit(struct store *st, const struct server_submit_opts *o, const struct
 		submit_reply(reply_r, 451, "4.3.0", "Temporary local problem, try again later");
 		goto out;
 	}
-	/* XXX: a second write; the scheduler could claim the message in between and relay it
-	 * once with the original sender. store_delivery fields for these would close the gap. */
-	if (submitted && qid > 0)
-		submit_envelope(st, o, env->mail_from, qid);
-	/* Only now (envelope set): the scheduler in this process looks at once; a no-op in the
-	 * CLI, whose rows the server's scheduler finds at its next poll. */
+	/* The scheduler in this process looks at once; a no-op in the CLI, whose rows the
+	 * server's scheduler finds at its next poll. */
 	if (qid > 0)
 		server_queue_wake();
 	log_info("%s %s delivered msgid=%s from=<%s> size=%zu local=%zu remote=%zu queue=%lld",
@@ -363,6 +354,7 @@ server_submit(struct store *st, const struct server_submit_opts *o, const struct
 		*queue_id_r = qid;
 	ret = 0;
 out:
+	free(return_path);
 	buf_deinit(&qhdr);
 	mime_meta_deinit(&meta);
 	targets_free(&t);

@@ -98,6 +98,9 @@ deliver_queue(struct store_tx *tx, struct deliver_args *a, struct err *err)
 	sqlite3_bind_int64(stmt, 9, (int64_t)(d->queue_header_len + d->body_len));
 	deliver_bind_bytes(stmt, 10, d->queue_header, d->queue_header_len);
 	sqlite3_bind_text(stmt, 11, a->sha, STORE_SHA_HEX, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 12, d->return_path, -1, SQLITE_STATIC); /* NULL binds NULL */
+	sqlite3_bind_text(stmt, 13, d->bounce_token, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 14, d->dsn_to, -1, SQLITE_STATIC);
 	if (store_stmt_done(db, stmt, err, "deliver-queue") < 0)
 		return -1;
 	a->queue_id = sqlite3_last_insert_rowid(db);

@@ -34,8 +34,8 @@ static const char *const stmt_sql[STORE_STMT_COUNT] = {
         " VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     [STMT_DELIVER_QUEUE_MSG] =
         "INSERT INTO queue_messages (created, mail_from, auth_user, ret, envid, requiretls,"
-        " smtputf8, eightbit, size, header_text, blob_sha256)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        " smtputf8, eightbit, size, header_text, blob_sha256, return_path, bounce_token, dsn_to)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     [STMT_DELIVER_QUEUE_RCPT] =
         "INSERT INTO queue_rcpts (msg_id, rcpt, domain, notify, orcpt, next_attempt, created)"
         " VALUES (?1, ?2, lower(?3), ?4, ?5, ?6, ?6)",

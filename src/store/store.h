@@ -221,6 +221,10 @@ struct store_delivery {
 	const char *meta_envelope, *meta_body, *meta_bodystructure;
 	const void *meta_parts; /* part table bytes */
 	size_t meta_parts_len;
+	/* Outbound envelope of the queue message, stored in the same transaction so that the
+	 * scheduler never sees the message without them: the VERP return path used when relaying
+	 * ("bounce+<token>@domain"), its token (unique), and who gets DSNs. Each may be NULL. */
+	const char *return_path, *bounce_token, *dsn_to;
 };
 /* Durable on 0; *queue_id_r (may be NULL) gets the queue message id, or 0 when n_remote == 0.
  * ENOTFOUND when an account vanished meanwhile (nothing is stored then). EINVAL without any
