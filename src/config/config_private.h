@@ -31,6 +31,7 @@ enum param_type {
 enum {
 	PARAM_NULLABLE = 1 << 0,     /* STRING may be absent (NULL) */
 	PARAM_DEFAULT_HOST = 1 << 1, /* default is this machine's name, not param.def */
+	PARAM_SECRET = 1 << 2, /* a password: `config dump` prints "(secret)", never the value */
 };
 
 struct param {

@@ -917,6 +917,13 @@ test_delivery(void)
 		CHECK_STR(c->delivery.routes, "example.com=127.0.0.1:2525, b.test=mx.b.test");
 		CHECK_INT(c->delivery.connect_timeout, 5);
 		CHECK_STR(c->dns.forwarders, "127.0.0.1@5353,::1");
+		/* config dump never shows a password */
+		struct buf out;
+		buf_init(&out, 0);
+		config_dump(c, false, &out);
+		CHECK(strstr(buf_cstr(&out), "relay_password: \"(secret)\"") != NULL);
+		CHECK(strstr(buf_cstr(&out), "secret\n") == NULL);
+		buf_deinit(&out);
 	}
 	config_unref(&c);
 	CHECK_STR(load_text("delivery:\n  relay: smtp.example.com:587\n", &c), "");

@@ -136,6 +136,10 @@ dump_value(const struct config *c, const struct param *p, const char *key, const
 			buf_printf(out, "%s# %s: (not set)\n", indent, key);
 			return;
 		}
+		if (p->flags & PARAM_SECRET) {
+			buf_printf(out, "%s%s: \"(secret)\"\n", indent, key);
+			return;
+		}
 		buf_printf(out, "%s%s: ", indent, key);
 		config_yaml_string(out, *(char *const *)f, false);
 		buf_append_byte(out, '\n');

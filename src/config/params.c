@@ -267,7 +267,7 @@ const struct param config_params[] = {
 	{"delivery.relay_user", PARAM_STRING, OFF(delivery.relay_user), NULL, 0, 0, true,
 	    PARAM_NULLABLE, NULL, config_check_plain},
 	{"delivery.relay_password", PARAM_STRING, OFF(delivery.relay_password), NULL, 0, 0, true,
-	    PARAM_NULLABLE, NULL, config_check_plain},
+	    PARAM_NULLABLE | PARAM_SECRET, NULL, config_check_plain},
 	{"delivery.relay_tls", PARAM_ENUM, OFF(delivery.relay_tls), "starttls", 0, 0, true, 0,
 	    relay_tls_modes, NULL},
 	{"delivery.routes", PARAM_STRING, OFF(delivery.routes), NULL, 0, 0, true, PARAM_NULLABLE,
