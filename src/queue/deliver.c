@@ -20,6 +20,9 @@
 #include "util/xalloc.h"
 
 #define DELIVER_BODY_PIECE (64 * 1024)
+#define DELIVER_REUSE_MAX  100 /* messages (transactions) per connection */
+#define DELIVER_STOP_POLL  500 /* ms between checks of the scheduler's stop flag */
+#define DELIVER_STOP_TEXT  "shutdown: delivery interrupted"
 
 struct queue_deliver {
 	struct queue_deliver_config cfg; /* strings below are owned copies */
@@ -275,12 +278,39 @@ struct deliver_attempt {
 	char (*dsn)[16];
 	char relay[QUEUE_HOST_MAX + QUEUE_IP_MAX + 48];
 	char tls[48];
-	bool any_session; /* some host got past the greeting */
-	bool any_temp;    /* some host failed temporarily (connect, 4xx, TLS) */
-	bool tls_broken;  /* the last session's TLS handshake failed */
-	bool plain_only;  /* this session: no STARTTLS (retry after a broken handshake) */
+	bool any_session;  /* some host got past the greeting */
+	bool any_temp;     /* some host failed temporarily (connect, 4xx, TLS) */
+	bool tls_broken;   /* the last session's TLS handshake failed */
+	bool plain_only;   /* this session: no STARTTLS (retry after a broken handshake) */
+	bool tls_verified; /* this session: TLS up with a verified certificate */
+	bool stopped;      /* cut short by the scheduler's stop flag */
+	bool interrupted;  /* report.interrupted (stopped, or a reused connection died early) */
 	bool reported;
 };
+
+static bool
+deliver_stopping(struct deliver_attempt *a)
+{
+	if (a->b->sched != NULL && queue_sched_stopping(a->b->sched))
+		a->stopped = true;
+	return a->stopped;
+}
+
+/* conn_read in slices of DELIVER_STOP_POLL so that a shutdown ends the wait within about half a
+ * second (CONN_TIMEOUT with a->stopped set). */
+static ssize_t
+deliver_read(struct deliver_attempt *a, struct conn *c, void *p, size_t len, unsigned timeout_ms)
+{
+	int64_t end = conn_deadline(timeout_ms);
+	for (;;) {
+		int64_t slice = conn_deadline(DELIVER_STOP_POLL);
+		ssize_t n = conn_read(c, p, len, slice < end ? slice : end);
+		if (n != CONN_TIMEOUT || slice >= end)
+			return n;
+		if (deliver_stopping(a))
+			return CONN_TIMEOUT;
+	}
+}
 
 static unsigned
 deliver_notify(const char *s)
@@ -332,6 +362,11 @@ deliver_body(struct deliver_attempt *a, struct conn *c, struct smtp_client *sc, 
 	uint64_t size = a->b->job.msg.size, off = 0;
 	int rc = 0;
 	while (off < size) {
+		if (deliver_stopping(a)) {
+			(void)snprintf(why, why_len, DELIVER_STOP_TEXT);
+			rc = -1;
+			break;
+		}
 		uint64_t n = size - off < DELIVER_BODY_PIECE ? size - off : DELIVER_BODY_PIECE;
 		buf_reset(&piece);
 		struct err err = {0};
@@ -370,8 +405,141 @@ deliver_take_results(struct deliver_attempt *a, const struct smtp_client *sc)
 	}
 }
 
+/* Per-batch state of an attempt: results arrays and the borrowed envelope. */
+static void
+attempt_init(struct deliver_attempt *a, const struct queue_deliver *d, struct queue_batch *b)
+{
+	size_t n = b->job.n_rcpts;
+	*a = (struct deliver_attempt){.b = b, .d = d};
+	a->res = xcalloc(n + 1, sizeof *a->res);
+	a->reply = xcalloc(n + 1, sizeof *a->reply);
+	a->dsn = xcalloc(n + 1, sizeof *a->dsn);
+	a->rcpts = xcalloc(n + 1, sizeof *a->rcpts);
+	for (size_t i = 0; i < n; i++) {
+		a->rcpts[i].addr = b->job.rcpts[i].rcpt;
+		a->rcpts[i].notify = deliver_notify(b->job.rcpts[i].notify);
+		a->rcpts[i].orcpt = b->job.rcpts[i].orcpt;
+	}
+	const struct store_queue_msg *m = &b->job.msg;
+	a->msg = (struct smtp_client_msg){
+	    .mail_from = b->mail_from ? b->mail_from : "",
+	    .rcpts = a->rcpts,
+	    .nrcpts = n,
+	    .ret = m->ret == NULL                    ? SMTP_RET_NONE
+	           : strcasecmp(m->ret, "HDRS") == 0 ? SMTP_RET_HDRS
+	                                             : SMTP_RET_FULL,
+	    .envid = m->envid,
+	    .size = m->size,
+	    .eightbit = m->eightbit,
+	    .smtputf8 = m->smtputf8,
+	    .requiretls = m->requiretls,
+	};
+}
+
+static void
+attempt_deinit(struct deliver_attempt *a)
+{
+	free(a->res);
+	free(a->reply);
+	free(a->dsn);
+	free(a->rcpts);
+	a->res = NULL;
+	a->reply = NULL;
+	a->dsn = NULL;
+	a->rcpts = NULL;
+}
+
+/* After a committed transaction on a usable connection: true when another message may follow
+ * on it (no connection-level trouble in the replies, under the per-connection cap). */
+static bool
+deliver_may_reuse(struct deliver_attempt *cur, const struct smtp_client *sc, unsigned sent)
+{
+	if (sent >= DELIVER_REUSE_MAX || deliver_stopping(cur))
+		return false;
+	for (size_t i = 0; i < cur->b->job.n_rcpts; i++) {
+		const struct smtp_client_result *r = smtp_client_rcpt_result(sc, i);
+		/* closing, or remote trouble at MAIL: a fresh connection is better */
+		if (r->code == 421 || (r->stage < SMTP_CLIENT_STAGE_RCPT && r->code != 0))
+			return false;
+	}
+	return true;
+}
+
+/* queue_same_route_fn: both domains are routed (delivery.routes or the relay) to the same
+ * host:port; MX-delivered domains only ever share a connection with their own domain. */
+static bool
+deliver_same_route(void *ctx, const char *domain, const char *other)
+{
+	const struct queue_deliver *d = ctx;
+	struct queue_target ta, tb;
+	struct err err = {0};
+	if (queue_route_lookup(d, domain, &ta, &err) != 1 ||
+	    queue_route_lookup(d, other, &tb, &err) != 1)
+		return false;
+	return ta.port == tb.port && ta.relay == tb.relay && strcasecmp(ta.host, tb.host) == 0;
+}
+
+/* A reused connection gets the next message of the same route (queue_batch_next_route): the
+ * chained batch replaces *curp (a chained predecessor is freed). false: QUIT instead. */
+static bool
+deliver_chain(struct deliver_attempt *a, struct deliver_attempt **curp, struct smtp_client *sc)
+{
+	struct deliver_attempt *cur = *curp;
+	struct queue_batch *nb = queue_batch_next_route(cur->b, deliver_same_route, (void *)a->d);
+	if (nb == NULL)
+		return false;
+	if (nb->job.msg.requiretls && !cur->tls_verified) {
+		queue_batch_release(nb); /* due again at once: a fresh connection decides */
+		return false;
+	}
+	struct deliver_attempt *na = xcalloc(1, sizeof *na);
+	attempt_init(na, a->d, nb);
+	memcpy(na->relay, cur->relay, sizeof na->relay);
+	memcpy(na->tls, cur->tls, sizeof na->tls);
+	na->tls_verified = cur->tls_verified;
+	na->any_session = true;
+	/* "As if freshly connected" for the results: a session failure before RCPT on this
+	 * connection gives the rows back (interrupted), see deliver_session. */
+	deliver_all(na, QUEUE_TEMPFAIL, "4.4.2", "451 4.4.2 reused connection lost");
+	if (smtp_client_next_message(sc, &na->msg) < 0) {
+		attempt_deinit(na);
+		free(na);
+		queue_batch_release(nb);
+		return false;
+	}
+	log_debug("queue %lld reuse relay=%s after=%lld", (long long)nb->job.msg.id, cur->relay,
+	          (long long)cur->b->job.msg.id);
+	if (cur != a) {
+		attempt_deinit(cur);
+		queue_batch_release(cur->b);
+		free(cur);
+	}
+	*curp = na;
+	return true;
+}
+
+/* Results of a chained batch whose transaction did not reach WANT_MESSAGE: final when RCPT was
+ * reached, else given back (interrupted). Then frees it. */
+static void
+deliver_chain_end(struct deliver_attempt *cur, const struct smtp_client *sc)
+{
+	if (!cur->reported) {
+		deliver_take_results(cur, sc);
+		const struct smtp_client_result *r0 = smtp_client_rcpt_result(sc, 0);
+		if (cur->stopped ||
+		    !(r0->stage >= SMTP_CLIENT_STAGE_RCPT || r0->status == SMTP_CLIENT_DELIVERED))
+			cur->interrupted = true;
+		deliver_commit(cur);
+	}
+	attempt_deinit(cur);
+	queue_batch_release(cur->b);
+	free(cur);
+}
+
 /* Runs one session on c. Returns true when the results are final for this attempt (the session
- * reached RCPT); false to move on to the next address (results kept as the latest). */
+ * reached RCPT); false to move on to the next address (results kept as the latest). After a's
+ * transaction the connection is reused for further due messages of the same destination
+ * (deliver_chain); each is committed right after its own transaction. */
 static bool
 deliver_session(struct deliver_attempt *a, struct conn *c, const struct queue_target *t)
 {
@@ -380,6 +548,7 @@ deliver_session(struct deliver_attempt *a, struct conn *c, const struct queue_ta
 	    .tls_available = a->d->cfg.tls != NULL && !a->plain_only,
 	};
 	a->tls_broken = false;
+	a->tls_verified = false;
 	if (t->relay) {
 		opts.auth_user = a->d->cfg.relay_user;
 		opts.auth_pass = a->d->cfg.relay_pass;
@@ -392,6 +561,8 @@ deliver_session(struct deliver_attempt *a, struct conn *c, const struct queue_ta
 		}
 	}
 	struct smtp_client *sc = smtp_client_new(&opts, &a->msg);
+	struct deliver_attempt *cur = a; /* the batch whose transaction runs */
+	unsigned sent = 1;
 	unsigned char in[4096];
 	char why[400];
 	bool done = false;
@@ -411,6 +582,7 @@ deliver_session(struct deliver_attempt *a, struct conn *c, const struct queue_ta
 			if (!verified)
 				log_info("queue %lld tls unverified relay=%s reason=\"%s\"",
 				         (long long)a->b->job.msg.id, a->relay, c->err);
+			a->tls_verified = verified;
 			(void)snprintf(a->tls, sizeof a->tls, "%s%s", conn_tls_version(c),
 			               verified ? "" : "/unverified");
 		}
@@ -424,14 +596,14 @@ deliver_session(struct deliver_attempt *a, struct conn *c, const struct queue_ta
 		if (w == SMTP_CLIENT_WANT_CLOSE)
 			break;
 		if (w == SMTP_CLIENT_WANT_READ) {
-			ssize_t n =
-			    conn_read(c, in, sizeof in, conn_deadline(smtp_client_timeout_ms(sc)));
+			ssize_t n = deliver_read(cur, c, in, sizeof in, smtp_client_timeout_ms(sc));
 			if (n > 0) {
 				smtp_client_input(sc, in, (size_t)n);
 				continue;
 			}
 			(void)snprintf(why, sizeof why, "%s",
-			               n == CONN_EOF       ? "connection closed by server"
+			               cur->stopped        ? DELIVER_STOP_TEXT
+			               : n == CONN_EOF     ? "connection closed by server"
 			               : n == CONN_TIMEOUT ? "timeout waiting for the server"
 			                                   : c->err);
 			smtp_client_abort(sc, SMTP_CLIENT_STAGE_GREETING, why);
@@ -453,24 +625,33 @@ deliver_session(struct deliver_attempt *a, struct conn *c, const struct queue_ta
 				         (long long)a->b->job.msg.id, a->relay, c->err);
 				a->tls_broken = true;
 			}
-			if (rc == 0)
+			if (rc == 0) {
+				a->tls_verified = verified;
 				(void)snprintf(a->tls, sizeof a->tls, "%s%s", conn_tls_version(c),
 				               verified ? "" : "/unverified");
+			}
 			smtp_client_tls_done(sc, rc == 0);
 		} else if (w == SMTP_CLIENT_WANT_BODY) {
-			if (deliver_body(a, c, sc, why, sizeof why) < 0)
+			if (deliver_body(cur, c, sc, why, sizeof why) < 0)
 				smtp_client_abort(sc, SMTP_CLIENT_STAGE_BODY, why);
 		} else if (w == SMTP_CLIENT_WANT_MESSAGE) {
-			/* Transaction over: commit the results now, before QUIT, so that a crash
-			 * after the remote 250 cannot repeat the delivery. */
-			deliver_take_results(a, sc);
-			a->any_session = true;
-			done = true;
-			deliver_commit(a);
-			smtp_client_quit(sc);
+			/* Transaction over: commit the results now, before QUIT or the next
+			 * message, so that a crash after the remote 250 cannot repeat the
+			 * delivery. */
+			deliver_take_results(cur, sc);
+			cur->any_session = true;
+			if (cur == a)
+				done = true;
+			deliver_commit(cur);
+			if (!deliver_may_reuse(cur, sc, sent) || !deliver_chain(a, &cur, sc))
+				smtp_client_quit(sc);
+			else
+				sent++;
 		}
 	}
-	if (!done) {
+	if (cur != a) {
+		deliver_chain_end(cur, sc);
+	} else if (!done) {
 		deliver_take_results(a, sc);
 		const struct smtp_client_result *r0 = smtp_client_rcpt_result(sc, 0);
 		if (r0->stage >= SMTP_CLIENT_STAGE_RCPT || r0->status == SMTP_CLIENT_DELIVERED) {
@@ -485,6 +666,8 @@ deliver_session(struct deliver_attempt *a, struct conn *c, const struct queue_ta
 				a->any_temp = true;
 		}
 	}
+	if (sent > 1)
+		log_info("queue - connection relay=%s messages=%u", a->relay, sent);
 	smtp_client_free(&sc);
 	return done;
 }
@@ -533,6 +716,7 @@ deliver_commit(struct deliver_attempt *a)
 	    .results = a->res,
 	    .relay = a->relay[0] ? relay : NULL,
 	    .conn_failure = !a->any_session,
+	    .interrupted = a->interrupted || a->stopped,
 	};
 	struct err err = {0};
 	if (queue_batch_done(a->b, &rep, &err) < 0)
@@ -572,7 +756,7 @@ deliver_run(struct deliver_attempt *a)
 	deliver_all(a, QUEUE_TEMPFAIL, "4.4.1", "451 4.4.1 no host could be reached");
 	size_t addrs_left = d->cfg.max_addrs;
 	bool addr_notfound = true;
-	for (size_t ti = 0; ti < nt && addrs_left > 0; ti++) {
+	for (size_t ti = 0; ti < nt && addrs_left > 0 && !deliver_stopping(a); ti++) {
 		const struct queue_target *t = &targets[ti];
 		char(*ips)[QUEUE_IP_MAX] = xcalloc(addrs_left, sizeof *ips);
 		size_t ni = 0;
@@ -591,7 +775,7 @@ deliver_run(struct deliver_attempt *a)
 			continue;
 		}
 		addr_notfound = false;
-		for (size_t ii = 0; ii < ni && addrs_left > 0; ii++, addrs_left--) {
+		for (size_t ii = 0; ii < ni && addrs_left > 0 && !a->stopped; ii++, addrs_left--) {
 			bool v6 = strchr(ips[ii], ':') != NULL;
 			/* "mx.example[192.0.2.1]:25"; a literal host is shown once: "[::1]:25" */
 			(void)snprintf(a->relay, sizeof a->relay, "%s[%s]:%u",
@@ -604,6 +788,8 @@ deliver_run(struct deliver_attempt *a)
 			 * same host is tried again in plaintext (never for REQUIRETLS). */
 			a->plain_only = false;
 			for (int pass = 0; pass < 2; pass++) {
+				if (deliver_stopping(a))
+					break;
 				struct conn *c = net_client_connect(
 				    ips[ii], t->port, src,
 				    conn_deadline((uint64_t)d->cfg.connect_timeout * 1000), &err);
@@ -617,7 +803,7 @@ deliver_run(struct deliver_attempt *a)
 				}
 				bool final = deliver_session(a, c, t);
 				conn_free(&c);
-				if (final) {
+				if (final || a->stopped) {
 					free(ips);
 					goto out;
 				}
@@ -651,41 +837,15 @@ void
 queue_deliver_batch(void *ctx, struct queue_batch *b)
 {
 	const struct queue_deliver *d = ctx;
-	size_t n = b->job.n_rcpts;
-	struct deliver_attempt a = {.b = b, .d = d};
-	if (n == 0) {
+	if (b->job.n_rcpts == 0) {
 		struct queue_report rep = {.results = NULL};
 		struct err err = {0};
 		(void)queue_batch_done(b, &rep, &err);
 		return;
 	}
-	a.res = xcalloc(n, sizeof *a.res);
-	a.reply = xcalloc(n, sizeof *a.reply);
-	a.dsn = xcalloc(n, sizeof *a.dsn);
-	a.rcpts = xcalloc(n, sizeof *a.rcpts);
-	for (size_t i = 0; i < n; i++) {
-		a.rcpts[i].addr = b->job.rcpts[i].rcpt;
-		a.rcpts[i].notify = deliver_notify(b->job.rcpts[i].notify);
-		a.rcpts[i].orcpt = b->job.rcpts[i].orcpt;
-	}
-	const struct store_queue_msg *m = &b->job.msg;
-	a.msg = (struct smtp_client_msg){
-	    .mail_from = b->mail_from ? b->mail_from : "",
-	    .rcpts = a.rcpts,
-	    .nrcpts = n,
-	    .ret = m->ret == NULL                    ? SMTP_RET_NONE
-	           : strcasecmp(m->ret, "HDRS") == 0 ? SMTP_RET_HDRS
-	                                             : SMTP_RET_FULL,
-	    .envid = m->envid,
-	    .size = m->size,
-	    .eightbit = m->eightbit,
-	    .smtputf8 = m->smtputf8,
-	    .requiretls = m->requiretls,
-	};
+	struct deliver_attempt a;
+	attempt_init(&a, d, b);
 	deliver_run(&a);
 	deliver_commit(&a);
-	free(a.res);
-	free(a.reply);
-	free(a.dsn);
-	free(a.rcpts);
+	attempt_deinit(&a);
 }

@@ -19,6 +19,22 @@
  * REQUIRETLS (RFC 8689) needs a verified certificate, else the host is skipped with a temporary
  * failure ("4.7.10 REQUIRETLS: no verified TLS").
  *
+ * Connection reuse: after a transaction whose results were committed (queue_batch_done, before
+ * anything else is sent), the connection carries the next due message of the same destination
+ * domain, or of another domain routed (routes/relay) to the same host:port
+ * (queue_batch_next_route, RSET handled by the SMTP client), at most 100 messages per
+ * connection; it is closed (QUIT) when nothing more is due, on a 421 or a failure before RCPT,
+ * on any I/O error, or when the scheduler stops. A follower whose transaction dies before RCPT
+ * is given back (due at once, no attempt counted); a REQUIRETLS follower needs a verified TLS
+ * session, else it is given back too. "queue - connection relay=... messages=n" is logged for
+ * a connection that carried more than one message.
+ *
+ * Shutdown: reads wait in slices of 500 ms and check queue_sched_stopping; once stopping, the
+ * session is aborted, no further address is tried, and the report is interrupted: unfinished
+ * recipients are due again at once without an attempt counted (delivered/bounced ones stay
+ * recorded). Not sliced (gaps): the TCP connect (delivery.connect_timeout), the TLS handshake
+ * and socket writes, which keep their own deadlines.
+ *
  * Logging (STYLE.md B.7), one line per recipient:
  *   queue <msgid> delivered rcpt=<a@b> relay=mx.example[192.0.2.1]:25 delay=2.1 dsn=2.0.0
  *         tls=TLSv1.3

@@ -25,6 +25,7 @@
 #define SCHED_PER_DEST     4
 #define SCHED_BACKOFF      3
 #define SCHED_RETRY_MAXVAL (7 * 86400)
+#define SCHED_MAINT_EVERY  60 /* seconds between DKIM key retirement runs */
 
 static const uint32_t default_retry[] = {60, 300, 900, 1800, 3600, 7200, 14400, 28800};
 
@@ -52,6 +53,7 @@ struct queue_sched {
 	unsigned inflight; /* claimed batches not finished (pending + running) */
 	struct dest *dests;
 	size_t n_dests, cap_dests;
+	int64_t last_maint; /* scheduler clock of the last maintenance run */
 	pthread_t thread;
 	pthread_t *workers;
 	unsigned n_workers;
@@ -169,7 +171,7 @@ queue_batch_read(struct queue_batch *b, uint64_t off, uint64_t len, struct buf *
 static void
 item_set(char **field, const char *v)
 {
-	if (v == NULL)
+	if (v == NULL || v == *field)
 		return;
 	free(*field);
 	*field = xstrdup(v);
@@ -205,6 +207,16 @@ queue_batch_done(struct queue_batch *b, const struct queue_report *rep, struct e
 		o->dsn = q->dsn;
 		o->relay = rep->relay;
 		o->count_attempt = true;
+		if (rep->interrupted && q->outcome == QUEUE_TEMPFAIL) {
+			/* Cut short: due again at once, as if never tried. */
+			o->outcome = STORE_QUEUE_DEFERRED;
+			o->next_attempt = now;
+			o->count_attempt = false;
+			o->error = it->last_error;
+			o->dsn = it->last_dsn;
+			o->relay = it->relay;
+			continue;
+		}
 		switch (q->outcome) {
 		case QUEUE_OK:
 			o->outcome = STORE_QUEUE_DELIVERED;
@@ -251,7 +263,8 @@ queue_batch_done(struct queue_batch *b, const struct queue_report *rep, struct e
 			item_set(&it->last_error, r[i].error);
 			item_set(&it->last_dsn, r[i].dsn);
 			item_set(&it->relay, r[i].relay);
-			it->attempts++;
+			if (r[i].count_attempt)
+				it->attempts++;
 			it->last_attempt = now;
 			if (r[i].outcome == STORE_QUEUE_DEFERRED)
 				it->next_attempt = r[i].next_attempt;
@@ -285,7 +298,9 @@ queue_batch_done(struct queue_batch *b, const struct queue_report *rep, struct e
 	free(r);
 	pthread_mutex_lock(&s->mu);
 	struct dest *d = dest_get(s, j->domain, true);
-	if (rep->conn_failure && !any_ok) {
+	if (rep->interrupted && !any_ok) {
+		/* no verdict about the destination */
+	} else if (rep->conn_failure && !any_ok) {
 		d->fails++;
 		unsigned limit = s->cfg.backoff_failures;
 		if (d->fails >= limit) {
@@ -352,6 +367,114 @@ batch_unclaim(struct queue_sched *s, struct queue_batch *b)
 	free(r);
 }
 
+bool
+queue_sched_stopping(struct queue_sched *s)
+{
+	pthread_mutex_lock(&s->mu);
+	bool stop = s->stopping;
+	pthread_mutex_unlock(&s->mu);
+	return stop;
+}
+
+/* True when due domain dom may follow b on its connection: same domain, or same_route says so,
+ * and dom is not backed off. */
+static bool
+next_matches(struct queue_sched *s, struct queue_batch *b, const char *dom,
+             queue_same_route_fn *same_route, void *ctx, int64_t now)
+{
+	if (strcasecmp(dom, b->job.domain) != 0 &&
+	    (same_route == NULL || !same_route(ctx, b->job.domain, dom)))
+		return false;
+	pthread_mutex_lock(&s->mu);
+	struct dest *d = dest_get(s, dom, false);
+	bool ok = d == NULL || d->backoff_until <= now;
+	pthread_mutex_unlock(&s->mu);
+	return ok;
+}
+
+struct queue_batch *
+queue_batch_next_route(struct queue_batch *b, queue_same_route_fn *same_route, void *ctx)
+{
+	struct queue_sched *s = b->sched;
+	int64_t now = sched_now(s);
+	if (queue_sched_stopping(s))
+		return NULL;
+	struct store_queue_due *due = NULL;
+	size_t n = 0;
+	struct err err = {0};
+	if (store_queue_due_list(s->st, now, SCHED_DUE_MAX, &due, &n, &err) < 0) {
+		log_error("queue - next-failed domain=%s: %s", b->job.domain, err.msg);
+		return NULL;
+	}
+	struct queue_batch *nb = NULL;
+	/* same domain first, then other domains on the same route */
+	for (int pass = 0; pass < 2 && nb == NULL; pass++) {
+		for (size_t i = 0; i < n && nb == NULL; i++) {
+			bool same = strcasecmp(due[i].domain, b->job.domain) == 0;
+			if ((pass == 0) != same ||
+			    !next_matches(s, b, due[i].domain, same_route, ctx, now))
+				continue;
+			struct queue_batch *c = xcalloc(1, sizeof *c);
+			int r = store_queue_claim(s->st, due[i].msg_id, due[i].domain, now, &c->job,
+			                          &err);
+			if (r <= 0) {
+				if (r < 0)
+					log_error("queue - claim-failed id=%lld: %s",
+					          (long long)due[i].msg_id, err.msg);
+				free(c);
+				continue;
+			}
+			c->sched = s;
+			c->now = now;
+			c->mail_from =
+			    c->job.msg.return_path ? c->job.msg.return_path : c->job.msg.mail_from;
+			log_debug("queue - claim id=%lld domain=%s rcpts=%zu reuse=yes",
+			          (long long)c->job.msg.id, c->job.domain, c->job.n_rcpts);
+			nb = c;
+		}
+	}
+	free(due);
+	return nb;
+}
+
+struct queue_batch *
+queue_batch_next(struct queue_batch *b)
+{
+	return queue_batch_next_route(b, NULL, NULL);
+}
+
+void
+queue_batch_release(struct queue_batch *nb)
+{
+	if (nb == NULL)
+		return;
+	if (!nb->done) {
+		struct queue_result *res = xcalloc(nb->job.n_rcpts + 1, sizeof *res);
+		for (size_t i = 0; i < nb->job.n_rcpts; i++)
+			res[i] = (struct queue_result){QUEUE_TEMPFAIL, NULL, NULL};
+		struct queue_report rep = {.results = res, .interrupted = true};
+		struct err err = {0};
+		(void)queue_batch_done(nb, &rep, &err);
+		free(res);
+	}
+	batch_free(nb);
+}
+
+/* About once a minute: DKIM keys past their retire_at become 'retired'. */
+static void
+sched_maintain(struct queue_sched *s, int64_t now)
+{
+	if (s->last_maint != 0 && now - s->last_maint < SCHED_MAINT_EVERY && now >= s->last_maint)
+		return;
+	s->last_maint = now;
+	size_t n = 0;
+	struct err err = {0};
+	if (store_dkim_retire_due(s->st, now, &n, &err) < 0)
+		log_error("dkim - retire-failed: %s", err.msg);
+	else if (n > 0)
+		log_info("dkim - retired n=%zu", n);
+}
+
 /* One pass: claims what is due and has room; sync runs batches here, else queues them for the
  * workers. */
 static int
@@ -361,6 +484,7 @@ sched_tick(struct queue_sched *s, bool sync, size_t *n_r, struct err *err)
 	int64_t now = sched_now(s);
 	struct store_queue_due *due = NULL;
 	size_t n = 0;
+	sched_maintain(s, now);
 	if (store_queue_due_list(s->st, now, SCHED_DUE_MAX, &due, &n, err) < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++) {

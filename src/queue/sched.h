@@ -19,6 +19,14 @@
  * and are delivered when the backoff ends (their own next_attempt still applies). One success
  * resets the count. Backoff state is in memory only (a restart forgets it).
  *
+ * Maintenance: about once a minute (scheduler clock) the thread also retires DKIM keys whose
+ * retire_at passed (store_dkim_retire_due) and logs "dkim - retired n=<count>" when any was.
+ *
+ * Shutdown: queue_sched_free sets a stop flag; batches not started yet are given back (due,
+ * no attempt counted); the delivery worker checks queue_sched_stopping between its I/O waits
+ * and ends sessions in flight within about a second, reporting interrupted (unfinished
+ * recipients due again at once, no attempt counted, never lost).
+ *
  * Polling: the thread wakes every second (or at queue_sched_wake) and re-queries due rows: the
  * CLI ("lightr queue retry/hold/release/drop") writes from another process, so the scheduler
  * notices its changes within a second without any signal.
@@ -73,6 +81,10 @@ struct queue_report {
 	const char *relay;                  /* host[ip]:port of the last attempt, NULL = none */
 	bool conn_failure;                  /* no session with any host of the destination
 	                                     * (counts toward destination backoff) */
+	bool interrupted; /* the attempt was cut short (shutdown, or a reused connection that
+	                   * died before RCPT): QUEUE_TEMPFAIL recipients are due again at once
+	                   * with their previous last_error, no attempt counted, no backoff;
+	                   * QUEUE_OK / QUEUE_PERMFAIL are recorded as usual */
 };
 
 /* Called by the deliver callback exactly once per batch, before it returns: records the results
@@ -82,6 +94,28 @@ struct queue_report {
  * 0, or -1 + err when the store write failed (the rows then stay 'delivering' until the next
  * start-up recovery). */
 int queue_batch_done(struct queue_batch *b, const struct queue_report *rep, struct err *err);
+
+/* Connection reuse (DESIGN.md §7): called by the deliver callback of b after b's results were
+ * committed and while its SMTP connection is still usable. Claims another due batch of the same
+ * destination domain as b (another message) and returns it, or NULL when none is due, the
+ * destination is backed off, or the scheduler is stopping. The new batch runs inside b's
+ * callback and under b's destination slot (it does not count against max_per_destination or
+ * workers again). Deliver it on the open connection, call queue_batch_done on it, then
+ * queue_batch_release. */
+struct queue_batch *queue_batch_next(struct queue_batch *b);
+/* Like queue_batch_next, but also batches of other domains for which same_route(ctx, b's domain,
+ * other domain) is true (e.g. both go to the same smarthost or route host:port); same-domain
+ * batches are preferred. The follower's domain must not be backed off; it runs under b's
+ * destination slot. */
+typedef bool queue_same_route_fn(void *ctx, const char *domain, const char *other);
+struct queue_batch *queue_batch_next_route(struct queue_batch *b, queue_same_route_fn *same_route,
+                                           void *ctx);
+/* Frees a batch from queue_batch_next(_route); one that was not done gets every recipient due again
+ * at once, no attempt counted (like report.interrupted). Accepts NULL. */
+void queue_batch_release(struct queue_batch *nb);
+/* True once queue_sched_free began: deliver callbacks should end their I/O within about a
+ * second (report.interrupted). */
+bool queue_sched_stopping(struct queue_sched *s);
 
 /* The delivery worker: deliver b (connect, SMTP transaction), then queue_batch_done. */
 typedef void queue_deliver_fn(void *ctx, struct queue_batch *b);
@@ -130,8 +164,9 @@ int queue_sched_new(struct store *st, const struct queue_sched_config *cfg,
 int queue_sched_start(struct queue_sched *s, struct err *err);
 /* Makes the scheduler look for due work now (e.g. after a message was queued). */
 void queue_sched_wake(struct queue_sched *s);
-/* Stops claiming, waits for batches in flight to finish, joins the threads, frees; accepts NULL
- * and sets *sp = NULL. */
+/* Stops claiming and sets the stop flag (queue_sched_stopping), gives back batches not started,
+ * waits for batches in flight to end (the delivery worker cuts them short within about a
+ * second), joins the threads, frees; accepts NULL and sets *sp = NULL. */
 void queue_sched_free(struct queue_sched **sp);
 
 /* For tests (no threads started): claims what is due now and runs each batch synchronously on

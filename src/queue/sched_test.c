@@ -386,6 +386,167 @@ test_concurrency(void)
 	test_tmpdir_remove(tmpdir);
 }
 
+/* ---- connection reuse, interrupted attempts, DKIM retirement ---- */
+
+static int chain_calls, chain_followers;
+
+static void
+ok_all(struct queue_batch *b, bool interrupted)
+{
+	struct queue_result res[8];
+	for (size_t i = 0; i < b->job.n_rcpts && i < 8; i++)
+		res[i] = (struct queue_result){interrupted ? QUEUE_TEMPFAIL : QUEUE_OK,
+		                               interrupted ? "shutdown" : "250 ok", NULL};
+	struct queue_report rep = {.results = res, .interrupted = interrupted};
+	struct err err = {0};
+	CHECK_INT(queue_batch_done(b, &rep, &err), 0);
+}
+
+/* Delivers b, then every further due batch of its domain as if on the same connection. */
+static void
+chain_deliver(void *ctx, struct queue_batch *b)
+{
+	(void)ctx;
+	chain_calls++;
+	ok_all(b, false);
+	struct queue_batch *nb;
+	while ((nb = queue_batch_next(b)) != NULL) {
+		CHECK_STR(nb->job.domain, b->job.domain);
+		CHECK(nb->job.msg.id != b->job.msg.id);
+		chain_followers++;
+		ok_all(nb, false);
+		queue_batch_release(nb);
+	}
+}
+
+static bool
+same_always(void *ctx, const char *a, const char *b)
+{
+	(void)ctx;
+	(void)a;
+	(void)b;
+	return true;
+}
+
+static void
+test_batch_next(void)
+{
+	struct store *st = open_fresh();
+	int64_t ids[4];
+	for (int i = 0; i < 3; i++)
+		ids[i] = enqueue(st, "x@chain.test");
+	ids[3] = enqueue(st, "y@other.test");
+	atomic_store(&fake_now, clock_now() + 5);
+	struct queue_sched_config cfg = {.deliver = chain_deliver, .clock = fake_clock};
+	struct queue_sched *s = NULL;
+	struct err err = {0};
+	CHECK_INT(queue_sched_new(st, &cfg, &s, &err), 0);
+	size_t ran = 0;
+	CHECK_INT(queue_sched_run_once(s, &ran, &err), 0);
+	CHECK_INT(ran, 2); /* one chain.test batch (+2 followers), one other.test */
+	CHECK_INT(chain_calls, 2);
+	CHECK_INT(chain_followers, 2);
+	for (int i = 0; i < 4; i++) {
+		struct store_queue_item it;
+		row_get(st, ids[i], &it);
+		CHECK_STR(it.status, "delivered");
+		CHECK_INT(it.attempts, 1);
+		item_clear(&it);
+	}
+	/* a follower released without a result is due again at once, no attempt counted */
+	int64_t a = enqueue(st, "x@chain.test");
+	int64_t b2 = enqueue(st, "z@chain.test");
+	struct queue_batch first = {.sched = s};
+	CHECK_INT(store_queue_claim(st, a, "chain.test", atomic_load(&fake_now), &first.job, &err),
+	          1);
+	struct queue_batch *nb = queue_batch_next(&first);
+	CHECK(nb != NULL);
+	if (nb != NULL) {
+		CHECK_INT(nb->job.msg.id, b2);
+		queue_batch_release(nb);
+	}
+	struct store_queue_item it;
+	row_get(st, b2, &it);
+	CHECK_STR(it.status, "deferred");
+	CHECK_INT(it.attempts, 0);
+	CHECK(it.next_attempt <= atomic_load(&fake_now));
+	item_clear(&it);
+	/* an interrupted attempt: due again at once, no attempt, no backoff */
+	ok_all(&first, true);
+	row_get(st, a, &it);
+	CHECK_STR(it.status, "deferred");
+	CHECK_INT(it.attempts, 0);
+	CHECK(it.next_attempt <= atomic_load(&fake_now));
+	item_clear(&it);
+	store_queue_job_deinit(&first.job);
+	/* another domain follows only when the route predicate says so */
+	int64_t r1 = enqueue(st, "x@r1.test");
+	int64_t r2 = enqueue(st, "x@r2.test");
+	struct queue_batch b1 = {.sched = s};
+	CHECK_INT(store_queue_claim(st, r1, "r1.test", atomic_load(&fake_now), &b1.job, &err), 1);
+	CHECK(queue_batch_next(&b1) == NULL);
+	nb = queue_batch_next_route(&b1, same_always, NULL);
+	CHECK(nb != NULL);
+	if (nb != NULL) {
+		CHECK_INT(nb->job.msg.id, r2);
+		CHECK_STR(nb->job.domain, "r2.test");
+		ok_all(nb, false);
+		queue_batch_release(nb);
+	}
+	ok_all(&b1, false);
+	store_queue_job_deinit(&b1.job);
+	row_get(st, r2, &it);
+	CHECK_STR(it.status, "delivered");
+	item_clear(&it);
+	queue_sched_free(&s);
+	store_close(&st);
+	test_tmpdir_remove(tmpdir);
+}
+
+static const char *
+dkim_state(struct store *st, const char *selector)
+{
+	static char state[32];
+	struct store_dkim_key *v = NULL;
+	size_t n = 0;
+	struct err err = {0};
+	state[0] = '\0';
+	if (store_dkim_list(st, "dk.test", &v, &n, &err) < 0)
+		return state;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i].selector, selector) == 0)
+			(void)snprintf(state, sizeof state, "%s", v[i].state);
+	store_dkim_list_free(&v, n);
+	return state;
+}
+
+static void
+test_dkim_retire(void)
+{
+	struct store *st = open_fresh();
+	struct err err = {0};
+	int64_t t0 = clock_now();
+	CHECK_INT(store_domain_add(st, "dk.test", &err), 0);
+	struct store_dkim_new k1 = {"old", "ed25519", 256, "PEM1", "cHViMQ=="};
+	struct store_dkim_new k2 = {"new", "ed25519", 256, "PEM2", "cHViMg=="};
+	CHECK_INT(store_dkim_add(st, "dk.test", &k1, t0, &err), 0);
+	CHECK_INT(store_dkim_rotate(st, "dk.test", &k2, 1, t0, 1, &err), 0);
+	CHECK_STR(dkim_state(st, "old"), "published");
+	struct fake f = {.outcome = QUEUE_OK};
+	struct queue_sched_config cfg = {0};
+	struct queue_sched *s = sched_make(st, &f, &cfg);
+	atomic_store(&fake_now, t0 + 10);
+	CHECK_INT(queue_sched_run_once(s, NULL, &err), 0);
+	CHECK_STR(dkim_state(st, "old"), "published");
+	atomic_store(&fake_now, t0 + 86400 + 30);
+	CHECK_INT(queue_sched_run_once(s, NULL, &err), 0);
+	CHECK_STR(dkim_state(st, "old"), "retired");
+	CHECK_STR(dkim_state(st, "new"), "active");
+	queue_sched_free(&s);
+	store_close(&st);
+	test_tmpdir_remove(tmpdir);
+}
+
 int
 main(void)
 {
@@ -395,5 +556,7 @@ main(void)
 	RUN(test_retry_and_expiry);
 	RUN(test_backoff);
 	RUN(test_concurrency);
+	RUN(test_batch_next);
+	RUN(test_dkim_retire);
 	return test_done("queue-sched");
 }

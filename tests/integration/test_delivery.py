@@ -346,3 +346,121 @@ def test_kill9_exactly_once(world):
         for r in recorded:
             assert got[r] == 1, (r, got)
         assert sum(got.values()) - n <= 8, got
+
+
+class CountingSink(Sink):
+    """A Sink that also records the client's (address, port) of every accepted message: one
+    distinct peer per SMTP connection."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.peers = []
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            self.peers.append(session.peer)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_connection_reuse(world):
+    """Several due messages to one route share connections (one transaction each, committed
+    one by one): fewer connections than messages, every message exactly once."""
+    n = 20
+    with CountingSink() as sink:
+        w = world(delivery=f'  routes: "dest.example=127.0.0.1:{sink.port}"\n')
+        for i in range(n):
+            w.send(f"r{i}@dest.example", subject=f"m{i}")
+        w.start()
+        for i in range(n):
+            w.wait_state(f"r{i}@dest.example", "delivered", timeout=60)
+        time.sleep(1.0)  # a duplicate would arrive now
+        got = sorted(r for _, rcpts, _ in sink.messages for r in rcpts)
+        assert got == sorted(f"r{i}@dest.example" for i in range(n)), got
+        connections = len(set(sink.peers))
+        assert connections < n, sink.peers
+        log = w.srv.log()
+        assert re.search(r"queue - connection relay=\[127\.0\.0\.1\]:\d+ messages=\d+", log), log
+
+
+
+def test_connection_reuse_across_domains_of_one_route(world):
+    """Two domains routed to the same host:port share connections too."""
+    n = 12
+    with CountingSink() as sink:
+        w = world(delivery=f'  routes: "one.example=127.0.0.1:{sink.port},'
+                  f'two.example=127.0.0.1:{sink.port}"\n  workers: 1\n')
+        rcpts = [f"r{i}@{'one' if i % 2 else 'two'}.example" for i in range(n)]
+        for i, r in enumerate(rcpts):
+            w.send(r, subject=f"m{i}")
+        w.start()
+        for r in rcpts:
+            w.wait_state(r, "delivered", timeout=60)
+        time.sleep(1.0)
+        got = sorted(r for _, rcpts_, _ in sink.messages for r in rcpts_)
+        assert got == sorted(rcpts), got
+        # one worker: everything due at start goes over very few connections
+        assert len(set(sink.peers)) <= 3, sink.peers
+
+
+class Mute:
+    """Accepts connections on 127.0.0.1 and never says anything."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.sock.listen(8)
+        self.conns = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(c)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() of the thread
+        except OSError:
+            pass
+        self.sock.close()
+        self.thread.join(5)
+        for c in self.conns:
+            c.close()
+
+
+def test_prompt_shutdown_during_delivery(world):
+    """SIGTERM while a delivery waits for a silent server: the server exits within seconds and
+    the recipient is due again (no attempt counted), then delivered after the restart."""
+    with Mute() as mute:
+        w = world(delivery=f'  routes: "dest.example=127.0.0.1:{mute.port}"\n')
+        w.send("bob@dest.example")
+        srv = w.start()
+        assert _wait(lambda: len(mute.conns) >= 1, timeout=20), srv.log()
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        srv.proc.send_signal(signal.SIGTERM)
+        srv.proc.wait(30)
+        took = time.monotonic() - t0
+        log = srv.log()
+        srv.logf.close()
+        w.srv = None
+        assert took < 10, (took, log)
+        assert srv.proc.returncode == 0, log
+        assert "shutdown: delivery interrupted" in log, log
+        rows = w.queue()["bob@dest.example"]
+        assert " delivering " not in rows[0], rows
+        assert " deferred " in rows[0] or " queued " in rows[0], rows
+    port = mute.port
+    with Sink(port=port) as sink:
+        w.start()
+        w.wait_state("bob@dest.example", "delivered")
+        assert _wait(lambda: len(sink.messages) == 1)
