@@ -15,8 +15,6 @@
 #include "util/log.h"
 #include "util/xalloc.h"
 
-#define READ_CHUNK (256 * 1024) /* bytes per sqlite3_blob_read into the caller's buffer */
-
 /* ---- keyword sets ---- */
 
 struct kw {
@@ -453,30 +451,6 @@ store_imap_meta_deinit(struct store_imap_meta *m)
 	buf_deinit(&m->parts);
 }
 
-/* Appends body bytes [off, off + len) of blob rowid to out in chunks. */
-static int
-read_blob(sqlite3 *db, int64_t rowid, uint64_t off, uint64_t len, struct buf *out, struct err *err)
-{
-	sqlite3_blob *b;
-	if (sqlite3_blob_open(db, "main", "blobs", "data", rowid, 0, &b) != SQLITE_OK)
-		return store_db_fail(db, err, "blob-open");
-	size_t chunk = len < READ_CHUNK ? (size_t)len : READ_CHUNK;
-	unsigned char *tmp = xmalloc(chunk ? chunk : 1);
-	int ret = 0;
-	while (len > 0 && ret == 0) {
-		size_t n = len < chunk ? (size_t)len : chunk;
-		if (sqlite3_blob_read(b, tmp, (int)n, (int)off) != SQLITE_OK)
-			ret = store_db_fail(db, err, "blob-read");
-		else if (buf_append(out, tmp, n) < 0)
-			ret = err_set(err, STORE_EINVAL, "message bytes exceed the buffer");
-		off += n;
-		len -= n;
-	}
-	free(tmp);
-	(void)sqlite3_blob_close(b);
-	return ret;
-}
-
 int
 store_imap_read(struct store *st, int64_t id, uint64_t off, uint64_t len, struct buf *out,
                 struct err *err)
@@ -503,22 +477,10 @@ store_imap_read(struct store *st, int64_t id, uint64_t off, uint64_t len, struct
 	uint64_t body_len = (uint64_t)sqlite3_column_int64(stmt, 1);
 	const unsigned char *h = sqlite3_column_blob(stmt, 2);
 	uint64_t hlen = (uint64_t)sqlite3_column_bytes(stmt, 2);
-	uint64_t size = hlen + body_len;
-	uint64_t end = off >= size ? off : len > size - off ? size : off + len;
-	int hrc = 0;
-	if (off < hlen) {
-		uint64_t hend = end < hlen ? end : hlen;
-		if (buf_append(out, h + off, (size_t)(hend - off)) < 0)
-			hrc = err_set(err, STORE_EINVAL, "message bytes exceed the buffer");
-	}
+	rc = store_message_range(r->db, h, hlen, rowid, body_len, off, len, out, err);
 	store_stmt_release(stmt);
-	if (hrc < 0)
+	if (rc < 0)
 		goto out;
-	if (end > hlen && end > off) {
-		uint64_t boff = off > hlen ? off - hlen : 0;
-		if (read_blob(r->db, rowid, boff, end - hlen - boff, out, err) < 0)
-			goto out;
-	}
 	ret = 0;
 out:
 	store_reader_end(r);

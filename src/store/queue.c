@@ -10,8 +10,6 @@
 #include "util/log.h"
 #include "util/xalloc.h"
 
-#define QUEUE_READ_CHUNK 65536
-
 #define MSG_COLS                                                                                   \
 	"m.id, m.created, m.mail_from, m.return_path, m.bounce_token, m.dsn_to, m.auth_user,"      \
 	" m.ret, m.envid, m.requiretls, m.smtputf8, m.eightbit, m.size, m.blob_sha256,"            \
@@ -426,30 +424,6 @@ store_queue_claim(struct store *st, int64_t msg_id, const char *domain, int64_t 
 
 /* ---- body ---- */
 
-static int
-queue_read_blob(sqlite3 *db, int64_t rowid, uint64_t off, uint64_t len, struct buf *out,
-                struct err *err)
-{
-	sqlite3_blob *b;
-	if (sqlite3_blob_open(db, "main", "blobs", "data", rowid, 0, &b) != SQLITE_OK)
-		return store_db_fail(db, err, "queue-blob-open");
-	size_t chunk = len < QUEUE_READ_CHUNK ? (size_t)len : QUEUE_READ_CHUNK;
-	unsigned char *tmp = xmalloc(chunk ? chunk : 1);
-	int ret = 0;
-	while (len > 0 && ret == 0) {
-		size_t n = len < chunk ? (size_t)len : chunk;
-		if (off > INT32_MAX || sqlite3_blob_read(b, tmp, (int)n, (int)off) != SQLITE_OK)
-			ret = store_db_fail(db, err, "queue-blob-read");
-		else if (buf_append(out, tmp, n) < 0)
-			ret = err_set(err, STORE_EINVAL, "message bytes exceed the buffer");
-		off += n;
-		len -= n;
-	}
-	free(tmp);
-	(void)sqlite3_blob_close(b);
-	return ret;
-}
-
 int
 store_queue_read(struct store *st, int64_t id, uint64_t off, uint64_t len, struct buf *out,
                  struct err *err)
@@ -479,22 +453,10 @@ store_queue_read(struct store *st, int64_t id, uint64_t off, uint64_t len, struc
 	uint64_t body_len = (uint64_t)sqlite3_column_int64(stmt, 1);
 	const unsigned char *h = sqlite3_column_blob(stmt, 2);
 	uint64_t hlen = (uint64_t)sqlite3_column_bytes(stmt, 2);
-	uint64_t size = hlen + body_len;
-	uint64_t end = off >= size ? off : len > size - off ? size : off + len;
-	int hrc = 0;
-	if (off < hlen) {
-		uint64_t hend = end < hlen ? end : hlen;
-		if (buf_append(out, h + off, (size_t)(hend - off)) < 0)
-			hrc = err_set(err, STORE_EINVAL, "message bytes exceed the buffer");
-	}
+	rc = store_message_range(db, h, hlen, rowid, body_len, off, len, out, err);
 	sqlite3_finalize(stmt);
-	if (hrc < 0)
+	if (rc < 0)
 		goto out;
-	if (end > hlen && end > off) {
-		uint64_t boff = off > hlen ? off - hlen : 0;
-		if (queue_read_blob(db, rowid, boff, end - hlen - boff, out, err) < 0)
-			goto out;
-	}
 	ret = 0;
 out:
 	store_db_read_end(db);

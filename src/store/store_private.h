@@ -215,6 +215,14 @@ int store_tx_mailbox_find(struct store_tx *tx, int64_t account, const char *name
 int store_keywords_apply(const char *cur, enum store_flags_op op, const char *req, char **out_r,
                          bool *changed_r, struct err *err);
 
+/* Appends bytes [off, off + len) of a stored message — header (per-recipient or queue header
+ * text, header_len bytes) followed by the body in blob rowid (body_len bytes) — to out, clipped
+ * at its end. The body is read in chunks with incremental blob I/O. Run it inside one read
+ * snapshot with the query that produced header and rowid (the rowid cannot be reused then). */
+int store_message_range(sqlite3 *db, const unsigned char *header, uint64_t header_len,
+                        int64_t rowid, uint64_t body_len, uint64_t off, uint64_t len,
+                        struct buf *out, struct err *err);
+
 /* ---- names.c ---- */
 /* Validates a domain name (LDH labels, "_" tolerated, 1..63 per label, <= 253) and writes it
  * lower-case into out (STORE_DOMAIN_MAX + 1 bytes). EINVAL otherwise. */
