@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
@@ -72,6 +73,10 @@ net_client_connect(const char *ip, uint16_t port, const char *source_ip, int64_t
 		err_set_errno(err, 1, errno, "connect %s: socket", shown);
 		return NULL;
 	}
+	/* SMTP is request/response with small writes (the final ".\r\n" after the body): without
+	 * this, each message waits out the peer's delayed ACK (measured ~40 ms per message). */
+	int one = 1;
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	if (source_ip != NULL && source_ip[0] != '\0') {
 		struct sockaddr_storage src;
 		socklen_t slen = client_sockaddr(source_ip, 0, &src);

@@ -4,6 +4,8 @@
  * DSN recipient of the queued copy. */
 #include "server/submit.h"
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -179,6 +181,55 @@ domain_is_ours(struct store *st, const char *domain)
 	return true;
 }
 
+/* Parsed DKIM keys, kept for the life of the process: decoding a PEM private key costs more
+ * than signing with it (bench/README.md, outbound profile). Keyed by the key's row id plus its
+ * domain and selector; a key row never changes its private key, so an entry never goes stale (a
+ * rotated-out key simply stops being asked for). Signers are immutable and shared by threads.
+ * When the table is full, further keys are parsed per message as before. */
+#define SIGNER_CACHE_MAX 64
+static struct {
+	int64_t id;
+	char domain[256], selector[64];
+	struct dkim_signer *signer;
+} signer_cache[SIGNER_CACHE_MAX];
+static size_t signer_cache_n;
+static pthread_mutex_t signer_cache_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static struct dkim_signer *
+signer_cache_get(int64_t id, const char *domain, const char *selector)
+{
+	struct dkim_signer *s = NULL;
+	pthread_mutex_lock(&signer_cache_mu);
+	for (size_t i = 0; i < signer_cache_n && s == NULL; i++)
+		if (signer_cache[i].id == id && strcmp(signer_cache[i].domain, domain) == 0 &&
+		    strcmp(signer_cache[i].selector, selector) == 0)
+			s = signer_cache[i].signer;
+	pthread_mutex_unlock(&signer_cache_mu);
+	return s;
+}
+
+/* True when s is now owned by the cache. */
+static bool
+signer_cache_put(int64_t id, const char *domain, const char *selector, struct dkim_signer *s)
+{
+	if (strlen(domain) >= sizeof signer_cache[0].domain ||
+	    strlen(selector) >= sizeof signer_cache[0].selector)
+		return false;
+	bool kept = false;
+	pthread_mutex_lock(&signer_cache_mu);
+	if (signer_cache_n < SIGNER_CACHE_MAX) {
+		size_t i = signer_cache_n++;
+		signer_cache[i].id = id;
+		(void)snprintf(signer_cache[i].domain, sizeof signer_cache[i].domain, "%s", domain);
+		(void)snprintf(signer_cache[i].selector, sizeof signer_cache[i].selector, "%s",
+		               selector);
+		signer_cache[i].signer = s;
+		kept = true;
+	}
+	pthread_mutex_unlock(&signer_cache_mu);
+	return kept;
+}
+
 /* DKIM-Signature fields for msg into sigs (empty when the domain has no key). The signing
  * domain is the From: domain when it is ours, else the envelope sender's. */
 static void
@@ -211,18 +262,24 @@ submit_sign(struct store *st, const struct server_submit_opts *o, const char *ma
 		return;
 	}
 	struct dkim_signer **signers = xcalloc(n, sizeof *signers);
+	bool *owned = xcalloc(n, sizeof *owned); /* not in the cache: free after signing */
 	size_t ns = 0;
 	for (size_t i = 0; i < n; i++) {
 		enum dkim_algo algo;
 		if (dkim_algo_parse(keys[i].algo, &algo) < 0 || keys[i].private_key == NULL)
 			continue;
-		struct err e2 = {0};
-		struct dkim_signer *s =
-		    dkim_signer_new(domain, keys[i].selector, algo, keys[i].private_key, &e2);
+		struct dkim_signer *s = signer_cache_get(keys[i].id, domain, keys[i].selector);
 		if (s == NULL) {
-			log_error("%s %s dkim-key unusable domain=%s selector=%s error=\"%s\"",
-			          o->component, o->id, domain, keys[i].selector, e2.msg);
-			continue;
+			struct err e2 = {0};
+			s = dkim_signer_new(domain, keys[i].selector, algo, keys[i].private_key,
+			                    &e2);
+			if (s == NULL) {
+				log_error(
+				    "%s %s dkim-key unusable domain=%s selector=%s error=\"%s\"",
+				    o->component, o->id, domain, keys[i].selector, e2.msg);
+				continue;
+			}
+			owned[ns] = !signer_cache_put(keys[i].id, domain, keys[i].selector, s);
 		}
 		signers[ns++] = s;
 	}
@@ -235,7 +292,9 @@ submit_sign(struct store *st, const struct server_submit_opts *o, const char *ma
 		         ns);
 	}
 	for (size_t i = 0; i < ns; i++)
-		dkim_signer_free(&signers[i]);
+		if (owned[i])
+			dkim_signer_free(&signers[i]);
+	free(owned);
 	free(signers);
 	store_dkim_list_free(&keys, n);
 }
