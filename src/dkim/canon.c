@@ -48,15 +48,20 @@ dkim_canon_body_relaxed(const unsigned char *body, size_t len, struct buf *out)
 		for (; empty_run > 0; empty_run--)
 			if (buf_append(out, "\r\n", 2) < 0)
 				return -1;
-		for (size_t i = 0; i < n; i++) {
+		for (size_t i = 0; i < n;) {
 			if (is_wsp(l[i])) {
-				while (i + 1 < n && is_wsp(l[i + 1]))
+				while (i < n && is_wsp(l[i]))
 					i++;
 				if (buf_append_byte(out, ' ') < 0)
 					return -1;
-			} else if (buf_append_byte(out, l[i]) < 0) {
-				return -1;
+				continue;
 			}
+			size_t run = 1;
+			while (i + run < n && !is_wsp(l[i + run]))
+				run++;
+			if (buf_append(out, l + i, run) < 0)
+				return -1;
+			i += run;
 		}
 		if (buf_append(out, "\r\n", 2) < 0)
 			return -1;

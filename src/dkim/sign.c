@@ -156,12 +156,18 @@ parse_message(const unsigned char *msg, size_t len, struct parsed *p, struct err
 {
 	memset(p, 0, sizeof *p);
 	buf_init(&p->norm, 0);
-	for (size_t i = 0; i < len; i++) {
-		int rc;
-		if (msg[i] == '\n' && (i == 0 || msg[i - 1] != '\r'))
-			rc = buf_append(&p->norm, "\r\n", 2);
-		else
-			rc = buf_append_byte(&p->norm, msg[i]);
+	/* copy runs up to each LF at once; a bare LF becomes CRLF */
+	for (size_t i = 0; i < len;) {
+		const unsigned char *lf = memchr(msg + i, '\n', len - i);
+		size_t run = lf ? (size_t)(lf - (msg + i)) : len - i;
+		int rc = buf_append(&p->norm, msg + i, run);
+		i += run;
+		if (rc == 0 && i < len) {
+			bool bare = i == 0 || msg[i - 1] != '\r';
+			rc = bare ? buf_append(&p->norm, "\r\n", 2)
+			          : buf_append_byte(&p->norm, '\n');
+			i++;
+		}
 		if (rc < 0)
 			return err_set(err, DKIM_ERR_SIZE, "message too large");
 	}

@@ -196,7 +196,8 @@ store_dkim_list_free(struct store_dkim_key **vp, size_t n)
 	x_free(vp);
 }
 
-/* Columns: d.name, selector, algo, bits, public_key, state, created, retire_at, id, private. */
+/* Columns: d.name, selector, algo, bits, public_key, state, created, retire_at, id, private.
+ * Cached statements: store_dkim_active runs for every signed message. */
 static int
 dkim_query(struct store *st, const char *domain, bool active, struct store_dkim_key **v_r,
            size_t *n_r, struct err *err)
@@ -206,37 +207,32 @@ dkim_query(struct store *st, const char *domain, bool active, struct store_dkim_
 	char norm[STORE_DOMAIN_MAX + 1];
 	if (domain && store_name_domain(domain, norm, err) < 0)
 		return -1;
-	sqlite3 *db = store_db_reader(st, err);
-	if (db == NULL)
-		return -1;
-	if (store_db_read_begin(db, err) < 0)
+	struct store_reader *r = store_db_reader_get(st, err);
+	if (r == NULL || store_reader_begin(r, err) < 0)
 		return -1;
 	int ret = -1;
 	struct store_dkim_key *v = NULL;
 	size_t n = 0, cap = 0;
 	sqlite3_stmt *stmt = NULL;
 	if (domain) {
-		int64_t id;
-		int found = store_db_query_int(db, "SELECT id FROM domains WHERE name = ?1", norm,
-		                               NULL, &id, err);
-		if (found < 0)
+		stmt = store_reader_stmt(r, STMT_DOMAIN_EXISTS, err);
+		if (stmt == NULL)
 			goto out;
-		if (!found) {
+		sqlite3_bind_text(stmt, 1, norm, -1, SQLITE_STATIC);
+		int rc = sqlite3_step(stmt);
+		store_stmt_release(stmt);
+		stmt = NULL;
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+			store_db_fail(r->db, err, "dkim-domain");
+			goto out;
+		}
+		if (rc == SQLITE_DONE) {
 			err_set(err, STORE_ENOTFOUND, "no domain %s", norm);
 			goto out;
 		}
 	}
-	const char *sql = active ? "SELECT d.name, k.selector, k.algo, k.bits, k.public_key,"
-	                           " k.state, k.created, k.retire_at, k.id, k.private_key"
-	                           " FROM dkim_keys k JOIN domains d ON k.domain_id = d.id"
-	                           " WHERE d.name = ?1 AND k.state = 'active'"
-	                           " ORDER BY k.created, k.selector"
-	                         : "SELECT d.name, k.selector, k.algo, k.bits, k.public_key,"
-	                           " k.state, k.created, k.retire_at, k.id, NULL"
-	                           " FROM dkim_keys k JOIN domains d ON k.domain_id = d.id"
-	                           " WHERE ?1 IS NULL OR d.name = ?1"
-	                           " ORDER BY d.name, k.created, k.selector";
-	if (store_db_prepare(db, sql, &stmt, err) < 0)
+	stmt = store_reader_stmt(r, active ? STMT_DKIM_ACTIVE : STMT_DKIM_LIST, err);
+	if (stmt == NULL)
 		goto out;
 	if (domain)
 		sqlite3_bind_text(stmt, 1, norm, -1, SQLITE_STATIC);
@@ -260,13 +256,13 @@ dkim_query(struct store *st, const char *domain, bool active, struct store_dkim_
 		k->private_key = store_db_strdup(stmt, 9);
 	}
 	if (rc != SQLITE_DONE) {
-		store_db_fail(db, err, "dkim-list");
+		store_db_fail(r->db, err, "dkim-list");
 		goto out;
 	}
 	ret = 0;
 out:
-	sqlite3_finalize(stmt);
-	store_db_read_end(db);
+	store_stmt_release(stmt);
+	store_reader_end(r);
 	if (ret < 0) {
 		store_dkim_list_free(&v, n);
 		return -1;

@@ -1,6 +1,7 @@
 /* Domains we receive mail for. Writes go through store_write (writer thread); reads use the
  * calling thread's connection. Removing a domain with force cascades to its accounts (with their
- * mailboxes and messages) and aliases through the foreign keys. */
+ * mailboxes and messages) and aliases through the foreign keys, and so do its DKIM keys, API
+ * keys and templates (migrations 4 and 6). */
 #include "store_private.h"
 
 #include <string.h>
@@ -50,11 +51,6 @@ store_domain_add(struct store *st, const char *name, struct err *err)
 	return 0;
 }
 
-#define DOMAIN_COLS                                                                                \
-	"SELECT d.id, d.name, d.created,"                                                          \
-	" (SELECT count(*) FROM accounts WHERE domain_id = d.id),"                                 \
-	" (SELECT count(*) FROM aliases WHERE domain_id = d.id) FROM domains d"
-
 static void
 domain_from_row(sqlite3_stmt *stmt, struct store_domain *d)
 {
@@ -72,11 +68,11 @@ store_domain_get(struct store *st, const char *name, struct store_domain *d_r, s
 	char norm[STORE_DOMAIN_MAX + 1];
 	if (store_name_domain(name, norm, err) < 0)
 		return -1;
-	sqlite3 *db = store_db_reader(st, err);
-	if (db == NULL)
+	struct store_reader *r = store_db_reader_get(st, err);
+	if (r == NULL)
 		return -1;
-	sqlite3_stmt *stmt;
-	if (store_db_prepare(db, DOMAIN_COLS " WHERE d.name = ?1", &stmt, err) < 0)
+	sqlite3_stmt *stmt = store_reader_stmt(r, STMT_DOMAIN_GET, err);
+	if (stmt == NULL)
 		return -1;
 	sqlite3_bind_text(stmt, 1, norm, -1, SQLITE_STATIC);
 	int ret = 0;
@@ -86,8 +82,8 @@ store_domain_get(struct store *st, const char *name, struct store_domain *d_r, s
 	else if (rc == SQLITE_DONE)
 		ret = err_set(err, STORE_ENOTFOUND, "no domain %s", norm);
 	else
-		ret = store_db_fail(db, err, "domain-get");
-	sqlite3_finalize(stmt);
+		ret = store_db_fail(r->db, err, "domain-get");
+	store_stmt_release(stmt);
 	return ret;
 }
 
@@ -100,7 +96,7 @@ store_domain_list(struct store *st, struct store_domain **v_r, size_t *n_r, stru
 	if (db == NULL)
 		return -1;
 	sqlite3_stmt *stmt;
-	if (store_db_prepare(db, DOMAIN_COLS " ORDER BY d.name", &stmt, err) < 0)
+	if (store_db_prepare(db, STORE_DOMAIN_COLS " ORDER BY d.name", &stmt, err) < 0)
 		return -1;
 	struct store_domain *v = NULL;
 	size_t n = 0, cap = 0;

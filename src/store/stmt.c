@@ -12,6 +12,17 @@ static const char *const stmt_sql[STORE_STMT_COUNT] = {
     [STMT_READ_BEGIN] = "BEGIN",
     [STMT_READ_END] = "COMMIT",
     [STMT_DOMAIN_EXISTS] = "SELECT 1 FROM domains WHERE name = ?1",
+    [STMT_DOMAIN_GET] = STORE_DOMAIN_COLS " WHERE d.name = ?1",
+    [STMT_DKIM_ACTIVE] = "SELECT d.name, k.selector, k.algo, k.bits, k.public_key, k.state,"
+                         " k.created, k.retire_at, k.id, k.private_key"
+                         " FROM dkim_keys k JOIN domains d ON k.domain_id = d.id"
+                         " WHERE d.name = ?1 AND k.state = 'active'"
+                         " ORDER BY k.created, k.selector",
+    [STMT_DKIM_LIST] = "SELECT d.name, k.selector, k.algo, k.bits, k.public_key, k.state,"
+                       " k.created, k.retire_at, k.id, NULL"
+                       " FROM dkim_keys k JOIN domains d ON k.domain_id = d.id"
+                       " WHERE ?1 IS NULL OR d.name = ?1"
+                       " ORDER BY d.name, k.created, k.selector",
     [STMT_RCPT_ACCOUNT] = "SELECT address, quota, used, disabled FROM accounts WHERE address = ?1",
     [STMT_RCPT_ALIAS] = "SELECT t.target FROM aliases a JOIN alias_targets t ON t.alias_id = a.id"
                         " WHERE a.address = ?1 ORDER BY t.target",
@@ -96,6 +107,29 @@ static const char *const stmt_sql[STORE_STMT_COUNT] = {
     [STMT_IMAP_QUOTA] = "SELECT used, quota, (SELECT count(*) FROM messages WHERE mailbox_id IN"
                         " (SELECT id FROM mailboxes WHERE account_id = ?1))"
                         " FROM accounts WHERE id = ?1",
+    /* REST API (api_msg.c, apikey.c): key lookup on every request, records and events on
+     * every send and queue result. */
+    [STMT_APIKEY_LOOKUP] = "SELECT k.id, k.prefix, k.name, d.name, k.created, k.revoked"
+                           " FROM api_keys k LEFT JOIN domains d ON d.id = k.domain_id"
+                           " WHERE k.hash = ?1 AND k.revoked = 0",
+    [STMT_API_MSG_ADD] =
+        "INSERT INTO api_messages (public_id, apikey_id, domain, mail_from, subject, message_id,"
+        " tags, metadata, queue_msg_id, created) VALUES (?1, ?2, lower(?3), ?4, ?5, ?6, ?7, ?8,"
+        " nullif(?9, 0), ?10)",
+    [STMT_API_RCPT_ADD] = "INSERT INTO api_message_rcpts (api_msg_id, address, kind, status,"
+                          " error) VALUES (?1, ?2, ?3, ?4, ?5)",
+    [STMT_IDEM_FIND] = "SELECT created, response FROM api_idempotency"
+                       " WHERE apikey_id = ?1 AND key = ?2",
+    [STMT_IDEM_PUT] = "INSERT OR REPLACE INTO api_idempotency (apikey_id, key, api_msg_id,"
+                      " response, created) VALUES (?1, ?2, ?3, ?4, ?5)",
+    [STMT_EVENT_ADD] = "INSERT INTO events (created, type, recipient, queue_msg_id, api_msg_id,"
+                       " detail) VALUES (?1, ?2, ?3, nullif(?4, 0), nullif(?5, 0), ?6)",
+    /* The recipient and messages come from the queue row just updated. */
+    [STMT_EVENT_QUEUE_RESULT] =
+        "INSERT INTO events (created, type, recipient, queue_msg_id, api_msg_id, detail)"
+        " SELECT ?2, ?3, r.rcpt, r.msg_id, (SELECT a.id FROM api_messages a"
+        "  WHERE a.queue_msg_id = r.msg_id ORDER BY a.id LIMIT 1), ?4"
+        " FROM queue_rcpts r WHERE r.id = ?1",
 };
 
 sqlite3_stmt *

@@ -28,10 +28,19 @@
 /* Statements prepared once per connection and kept until it closes (STYLE.md B.1: tables over
  * code). The SQL of each id is in stmt.c. Used on the hot paths (recipient lookup, delivery) so
  * that per-request work is binding and stepping, not parsing SQL. */
+/* A domain row with its account and alias counts (domain.c; append a WHERE/ORDER BY). */
+#define STORE_DOMAIN_COLS                                                                          \
+	"SELECT d.id, d.name, d.created,"                                                          \
+	" (SELECT count(*) FROM accounts WHERE domain_id = d.id),"                                 \
+	" (SELECT count(*) FROM aliases WHERE domain_id = d.id) FROM domains d"
+
 enum store_stmt_id {
 	STMT_READ_BEGIN,
 	STMT_READ_END,
 	STMT_DOMAIN_EXISTS,
+	STMT_DOMAIN_GET,
+	STMT_DKIM_ACTIVE,
+	STMT_DKIM_LIST,
 	STMT_RCPT_ACCOUNT,
 	STMT_RCPT_ALIAS,
 	STMT_SENDER_ACCOUNT,
@@ -63,6 +72,14 @@ enum store_stmt_id {
 	STMT_IMAP_APPEND,
 	STMT_IMAP_STATUS_COUNTS,
 	STMT_IMAP_QUOTA,
+	/* REST API and events (api_msg.c, apikey.c) */
+	STMT_APIKEY_LOOKUP,
+	STMT_API_MSG_ADD,
+	STMT_API_RCPT_ADD,
+	STMT_IDEM_FIND,
+	STMT_IDEM_PUT,
+	STMT_EVENT_ADD,
+	STMT_EVENT_QUEUE_RESULT,
 	STORE_STMT_COUNT
 };
 
@@ -222,6 +239,32 @@ int store_keywords_apply(const char *cur, enum store_flags_op op, const char *re
 int store_message_range(sqlite3 *db, const unsigned char *header, uint64_t header_len,
                         int64_t rowid, uint64_t body_len, uint64_t off, uint64_t len,
                         struct buf *out, struct err *err);
+
+/* ---- api_msg.c (REST API records and events) ---- */
+/* A stored Idempotency-Key matches for this long (seconds); an older row is replaced. */
+#define STORE_IDEMPOTENCY_WINDOW 86400
+/* Limits on what the store accepts in an API record (the HTTP layer has tighter ones). */
+#define STORE_API_ID_MAX   128               /* public id, idempotency key */
+#define STORE_API_TEXT_MAX (8 * 1024 * 1024) /* tags, metadata, stored response, subject */
+/* Checks an API send record before the writer sees it; EINVAL. */
+int store_api_send_check(const struct store_api_send *api, struct err *err);
+/* Inside tx: the api_messages row of api linked to queue_msg_id (0 = nothing queued), one
+ * api_message_rcpts row per recipient, and the idempotency row when api->idempotency_key is set:
+ * EEXIST when (apikey_id, key) was stored at or after api->created - STORE_IDEMPOTENCY_WINDOW,
+ * an older row is replaced. *api_msg_id_r gets the new row id. */
+int store_tx_api_send(struct store_tx *tx, const struct store_api_send *api, int64_t queue_msg_id,
+                      int64_t *api_msg_id_r, struct err *err);
+/* Inside tx: one events row. queue_msg_id / api_msg_id 0 = none; detail is JSON object text
+ * (NULL = "{}"). */
+int store_tx_event_add(struct store_tx *tx, int64_t now, const char *type, const char *recipient,
+                       int64_t queue_msg_id, int64_t api_msg_id, const char *detail,
+                       struct err *err);
+/* Inside tx, right after the UPDATE that recorded r on queue row r->rcpt_id: the matching
+ * event (message.delivered / .deferred / .bounced; expired = message.bounced with reason
+ * "expired"), linked to the row's queue message and its API message when there is one. detail
+ * carries reply, relay, dsn (as known) and next_attempt for deferrals. */
+int store_tx_event_queue_result(struct store_tx *tx, int64_t now,
+                                const struct store_queue_result *r, struct err *err);
 
 /* ---- names.c ---- */
 /* Validates a domain name (LDH labels, "_" tolerated, 1..63 per label, <= 253) and writes it
