@@ -28,4 +28,25 @@ unsigned auth_peak_concurrency(void);
 /* Constant-time equality of two n-byte secrets (API keys, tokens). */
 bool auth_ct_equal(const void *a, const void *b, size_t n);
 
+/* ---- API keys (apikey.c) ----
+ * A REST API token is "lr_" followed by 40 characters of lower-case base32 (a-z, 2-7: 200 random
+ * bits). The store keeps only its SHA-256 (a fast hash is enough for a random secret) and a
+ * display prefix. Thread-safe; no auth_init needed. */
+#define AUTH_APIKEY_TAG         "lr_"
+#define AUTH_APIKEY_RANDOM_LEN  40 /* base32 chars */
+#define AUTH_APIKEY_TOKEN_LEN   (sizeof AUTH_APIKEY_TAG - 1 + AUTH_APIKEY_RANDOM_LEN) /* 43 */
+#define AUTH_APIKEY_TOKEN_SIZE  (AUTH_APIKEY_TOKEN_LEN + 1)
+#define AUTH_APIKEY_PREFIX_LEN  12 /* shown in listings */
+#define AUTH_APIKEY_PREFIX_SIZE (AUTH_APIKEY_PREFIX_LEN + 1)
+#define AUTH_APIKEY_TOKEN_MAX   AUTH_APIKEY_TOKEN_SIZE /* buffer sizes, NUL included */
+#define AUTH_APIKEY_HASH_MAX    65
+/* A fresh token (NUL-terminated), the lower-case hex SHA-256 of it, and its display prefix (the
+ * first AUTH_APIKEY_PREFIX_LEN characters). */
+void auth_apikey_new(char token[AUTH_APIKEY_TOKEN_SIZE], char hash_hex[AUTH_APIKEY_HASH_MAX],
+                     char prefix[AUTH_APIKEY_PREFIX_SIZE]);
+/* Lower-case hex SHA-256 of token (len bytes, need not be NUL-terminated). Returns -1 without
+ * hashing when the token cannot be ours (wrong tag, length or alphabet), or when the digest
+ * fails. */
+int auth_apikey_hash(const char *token, size_t len, char hash_hex[AUTH_APIKEY_HASH_MAX]);
+
 #endif

@@ -20,6 +20,7 @@ static const struct cli_sub commands[] = {
     {"dkim", cmd_dkim, "generate, list, rotate or export DKIM signing keys"},
     {"send", cmd_send, "send a message from standard input (as submission does)"},
     {"queue", cmd_queue, "list, show, retry, hold, release or drop queued mail"},
+    {"apikey", cmd_apikey, "create, list or revoke REST API keys"},
     {"backup", cmd_backup, "write a consistent copy of the database"},
     {"version", cmd_version, "print the version"},
     {NULL, NULL, NULL},

@@ -174,15 +174,11 @@ store_db_reader(struct store *st, struct err *err)
 	return r ? r->db : NULL;
 }
 
-void
-store_thread_done(struct store *st)
+/* Unlinks and closes reader r of its store. */
+static void
+store_reader_free(struct store_reader *r)
 {
-	if (st == NULL)
-		return;
-	struct store_reader *r = pthread_getspecific(st->reader_key);
-	if (r == NULL || r->st != st)
-		return;
-	pthread_setspecific(st->reader_key, NULL);
+	struct store *st = r->st;
 	pthread_mutex_lock(&st->mu);
 	if (r->prev)
 		r->prev->next = r->next;
@@ -194,6 +190,27 @@ store_thread_done(struct store *st)
 	store_stmts_finalize(&r->stmts);
 	store_db_close(&r->db);
 	free(r);
+}
+
+void
+store_thread_done(struct store *st)
+{
+	if (st == NULL)
+		return;
+	struct store_reader *r = pthread_getspecific(st->reader_key);
+	if (r == NULL || r->st != st)
+		return;
+	pthread_setspecific(st->reader_key, NULL);
+	store_reader_free(r);
+}
+
+/* A thread that ends without store_thread_done (e.g. libmicrohttpd's connection threads) still
+ * gives its read connection back. Threads that use the store end before store_close. */
+static void
+store_reader_destructor(void *p)
+{
+	if (p)
+		store_reader_free(p);
 }
 
 /* Switches the file to WAL mode (persistent; a no-op when it already is). */
@@ -225,7 +242,7 @@ store_open(const char *path, struct store **st_r, struct err *err)
 	st->path = xstrdup(path);
 	pthread_mutex_init(&st->mu, NULL);
 	pthread_cond_init(&st->work_cv, NULL);
-	if (pthread_key_create(&st->reader_key, NULL) != 0)
+	if (pthread_key_create(&st->reader_key, store_reader_destructor) != 0)
 		log_panic("store - pthread_key_create failed");
 	st->wdb = store_db_open(path, false, err);
 	if (st->wdb == NULL)

@@ -5,7 +5,9 @@
  * refcounts and the accounts' used bytes. The request runs inside the writer's group
  * transaction under its own savepoint, so it is all or nothing and durable when store_deliver
  * returns 0; its statements are cached on the writer's connection (stmt.c), so the writer's work
- * per message is a handful of binds and steps. Also here: reading messages and queue rows back. */
+ * per message is a handful of binds and steps. The same request writes the events of acceptance
+ * and, for a REST API send, its record (api_msg.c). Also here: reading messages and queue rows
+ * back. */
 #include "store_private.h"
 
 #include <stdio.h>
@@ -133,6 +135,18 @@ deliver_fn(struct store_tx *tx, void *arg, struct err *err)
 			return -1;
 	if (d->n_remote > 0 && deliver_queue(tx, a, err) < 0)
 		return -1;
+	int64_t api_id = 0;
+	if (d->api != NULL && store_tx_api_send(tx, d->api, a->queue_id, &api_id, err) < 0)
+		return -1;
+	/* The events of acceptance, for all mail (DESIGN.md §8). */
+	for (size_t i = 0; i < d->n_local; i++)
+		if (store_tx_event_add(tx, a->now, "message.delivered", d->local[i].account, 0,
+		                       api_id, "{\"mailbox\":\"INBOX\"}", err) < 0)
+			return -1;
+	for (size_t i = 0; i < d->n_remote; i++)
+		if (store_tx_event_add(tx, a->now, "message.queued", d->remote[i].address,
+		                       a->queue_id, api_id, NULL, err) < 0)
+			return -1;
 	return 0;
 }
 
@@ -152,6 +166,8 @@ deliver_check(const struct store_delivery *d, struct err *err)
 		    l->header_len > INT64_MAX / 2)
 			return err_set(err, STORE_EINVAL, "local recipient %zu is incomplete", i);
 	}
+	if (d->api != NULL && store_api_send_check(d->api, err) < 0)
+		return -1;
 	if (d->n_remote == 0)
 		return 0;
 	if (d->mail_from == NULL || (d->queue_header == NULL && d->queue_header_len > 0) ||

@@ -215,6 +215,85 @@ static const struct migration migrations[] = {
      "ALTER TABLE queue_rcpts ADD COLUMN dsn_done INTEGER NOT NULL DEFAULT 0;"
      "ALTER TABLE queue_rcpts ADD COLUMN delivered_at INTEGER;"
      "CREATE INDEX queue_rcpts_msg_domain ON queue_rcpts(msg_id, domain, status);"},
+    /* REST API (issue 6). api_keys: only the SHA-256 of a token is kept (hash), with a display
+     * prefix; domain_id NULL = admin key; revoked 0 = active. AUTOINCREMENT so that the id of a
+     * key deleted with its domain is never handed out again (API messages and idempotency rows
+     * keep plain key ids, without a foreign key, as a record). templates: per domain and name.
+     * api_messages: one per accepted API send, linked to its queue message (plain id: the queue
+     * row may be dropped or cleaned up while the record stays), with one api_message_rcpts row
+     * per requested recipient (its status at acceptance). api_idempotency: the response stored
+     * for (key, Idempotency-Key); a row older than 24 h is replaced by a new request. events:
+     * one row per thing that happened to a message and recipient (DESIGN.md §8), for all mail,
+     * with the queue message and API message when there is one. */
+    {6, "rest api: keys, templates, api messages, idempotency, events",
+     "CREATE TABLE api_keys ("
+     "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+     "  hash TEXT NOT NULL UNIQUE," /* lower-case hex SHA-256 of the whole token */
+     "  prefix TEXT NOT NULL,"      /* first 12 characters of the token, for display */
+     "  name TEXT NOT NULL DEFAULT '',"
+     "  domain_id INTEGER REFERENCES domains(id) ON DELETE CASCADE," /* NULL = admin */
+     "  created INTEGER NOT NULL,"
+     "  revoked INTEGER NOT NULL DEFAULT 0"
+     ");"
+     "CREATE INDEX api_keys_domain ON api_keys(domain_id);"
+     "CREATE TABLE templates ("
+     "  id INTEGER PRIMARY KEY,"
+     "  domain_id INTEGER NOT NULL REFERENCES domains(id) ON DELETE CASCADE,"
+     "  name TEXT NOT NULL,"
+     "  subject TEXT,"
+     "  text TEXT,"
+     "  html TEXT,"
+     "  created INTEGER NOT NULL,"
+     "  updated INTEGER NOT NULL,"
+     "  UNIQUE (domain_id, name)"
+     ");"
+     "CREATE TABLE api_messages ("
+     "  id INTEGER PRIMARY KEY,"
+     "  public_id TEXT NOT NULL UNIQUE,"
+     "  apikey_id INTEGER NOT NULL,"
+     "  domain TEXT NOT NULL COLLATE NOCASE," /* the sending domain */
+     "  mail_from TEXT NOT NULL,"
+     "  subject TEXT,"
+     "  message_id TEXT,"
+     "  tags TEXT,"            /* JSON array text */
+     "  metadata TEXT,"        /* JSON object text */
+     "  queue_msg_id INTEGER," /* NULL when nothing was queued */
+     "  created INTEGER NOT NULL"
+     ");"
+     "CREATE INDEX api_messages_queue ON api_messages(queue_msg_id)"
+     "  WHERE queue_msg_id IS NOT NULL;"
+     "CREATE INDEX api_messages_domain ON api_messages(domain, created);"
+     "CREATE TABLE api_message_rcpts ("
+     "  id INTEGER PRIMARY KEY,"
+     "  api_msg_id INTEGER NOT NULL REFERENCES api_messages(id) ON DELETE CASCADE,"
+     "  address TEXT NOT NULL COLLATE NOCASE,"
+     "  kind TEXT NOT NULL,"   /* to, cc, bcc */
+     "  status TEXT NOT NULL," /* at acceptance: delivered, queued, rejected */
+     "  error TEXT"
+     ");"
+     "CREATE INDEX api_message_rcpts_msg ON api_message_rcpts(api_msg_id);"
+     "CREATE TABLE api_idempotency ("
+     "  apikey_id INTEGER NOT NULL,"
+     "  key TEXT NOT NULL,"
+     "  api_msg_id INTEGER REFERENCES api_messages(id) ON DELETE SET NULL,"
+     "  response TEXT NOT NULL,"
+     "  created INTEGER NOT NULL,"
+     "  PRIMARY KEY (apikey_id, key)"
+     ") WITHOUT ROWID;"
+     "CREATE INDEX api_idempotency_created ON api_idempotency(created);"
+     "CREATE TABLE events ("
+     "  id INTEGER PRIMARY KEY,"
+     "  created INTEGER NOT NULL,"
+     "  type TEXT NOT NULL," /* message.queued, message.delivered, ... */
+     "  recipient TEXT NOT NULL COLLATE NOCASE,"
+     "  queue_msg_id INTEGER," /* plain id: the queue row may be gone */
+     "  api_msg_id INTEGER REFERENCES api_messages(id) ON DELETE SET NULL,"
+     "  detail TEXT NOT NULL DEFAULT '{}'" /* JSON object text */
+     ");"
+     "CREATE INDEX events_api ON events(api_msg_id) WHERE api_msg_id IS NOT NULL;"
+     "CREATE INDEX events_queue ON events(queue_msg_id) WHERE queue_msg_id IS NOT "
+     "NULL;"
+     "CREATE INDEX events_created ON events(created);"},
 };
 
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])

@@ -1,7 +1,8 @@
 /* Outbound queue scheduling and commands (store.h "outbound queue (scheduling)"). Claims and
  * results are separate committed writes so that a crash between them leaves rows 'delivering',
  * which store_queue_recover puts back to 'queued' at start-up. The queries here run a few times
- * per second at most, so they are prepared per call rather than cached (stmt.c). */
+ * per second at most, so they are prepared per call rather than cached (stmt.c). Each recorded
+ * result also writes its event in the same write (api_msg.c). */
 #include "store_private.h"
 
 #include <stdio.h>
@@ -511,6 +512,9 @@ record_fn(struct store_tx *tx, void *arg, struct err *err)
 		sqlite3_bind_int(stmt, 9, r->set_delay_notified ? 1 : 0);
 		ret = store_db_step_done(db, stmt, err, "queue-record");
 		sqlite3_clear_bindings(stmt);
+		/* One event per result actually recorded (a skipped row changed nothing). */
+		if (ret == 0 && sqlite3_changes(db) > 0)
+			ret = store_tx_event_queue_result(tx, a->now, r, err);
 	}
 	sqlite3_finalize(stmt);
 	return ret;

@@ -225,6 +225,9 @@ struct store_delivery {
 	 * scheduler never sees the message without them: the VERP return path used when relaying
 	 * ("bounce+<token>@domain"), its token (unique), and who gets DSNs. Each may be NULL. */
 	const char *return_path, *bounce_token, *dsn_to;
+	/* A REST API send: recorded (with its events and idempotency key) in the same transaction;
+	 * NULL otherwise. EEXIST when its idempotency key is already stored for that API key. */
+	const struct store_api_send *api;
 };
 /* Durable on 0; *queue_id_r (may be NULL) gets the queue message id, or 0 when n_remote == 0.
  * ENOTFOUND when an account vanished meanwhile (nothing is stored then). EINVAL without any
@@ -574,6 +577,120 @@ int store_dkim_retire_due(struct store *st, int64_t now, size_t *n_r, struct err
 int store_dkim_export(struct store *st, const char *domain, const char *selector, char **pem_r,
                       struct err *err);
 void store_dkim_list_free(struct store_dkim_key **vp, size_t n);
+
+/* ---- REST API (migration 6, issue 6) ----
+ * API keys: the token ("lr_" + 40 base32 characters) is shown once; the store keeps only the
+ * lower-case hex SHA-256 of the whole token (the token is random, so a fast hash is enough) and
+ * a display prefix (the first 12 characters of the token). domain NULL = an admin key. Keys of a
+ * domain are deleted with the domain. A revoked key stays listed with revoked != 0. */
+struct store_apikey {
+	int64_t id;
+	char *prefix;
+	char *name;               /* "" when none was given */
+	char *domain;             /* NULL for admin keys */
+	int64_t created, revoked; /* unix seconds; revoked 0 = active */
+};
+/* ENOTFOUND when domain is not NULL and not ours; EEXIST for a duplicate hash. */
+int store_apikey_add(struct store *st, const char *hash_hex, const char *prefix, const char *name,
+                     const char *domain, int64_t now, int64_t *id_r, struct err *err);
+/* The active (not revoked) key with that hash; ENOTFOUND otherwise. A read: a revocation
+ * committed by another process is seen by the next lookup. */
+int store_apikey_lookup(struct store *st, const char *hash_hex, struct store_apikey *k_r,
+                        struct err *err);
+int store_apikey_get(struct store *st, int64_t id, struct store_apikey *k_r, struct err *err);
+/* domain NULL: all keys; else that domain's keys. Ordered by id. */
+int store_apikey_list(struct store *st, const char *domain, struct store_apikey **v_r, size_t *n_r,
+                      struct err *err);
+/* Sets revoked = now (ENOTFOUND for an unknown id; revoking twice keeps the first time). */
+int store_apikey_revoke(struct store *st, int64_t id, int64_t now, struct err *err);
+void store_apikey_deinit(struct store_apikey *k);
+void store_apikey_list_free(struct store_apikey **vp, size_t n);
+
+/* Templates, per domain, unique by (domain, name); deleted with their domain. Each body may be
+ * NULL (absent); at least one of text/html is set by the API layer, not checked here. */
+struct store_template {
+	int64_t id;
+	char *domain, *name;
+	char *subject, *text, *html;
+	int64_t created, updated;
+};
+/* Inserts t (id, created, updated ignored; set to now). EEXIST, ENOTFOUND (domain). */
+int store_template_add(struct store *st, const struct store_template *t, int64_t now,
+                       struct err *err);
+/* Replaces subject, text and html of (t->domain, t->name); updated = now. ENOTFOUND. */
+int store_template_update(struct store *st, const struct store_template *t, int64_t now,
+                          struct err *err);
+int store_template_get(struct store *st, const char *domain, const char *name,
+                       struct store_template *t_r, struct err *err);
+/* Ordered by name. */
+int store_template_list(struct store *st, const char *domain, struct store_template **v_r,
+                        size_t *n_r, struct err *err);
+int store_template_remove(struct store *st, const char *domain, const char *name, struct err *err);
+void store_template_deinit(struct store_template *t);
+void store_template_list_free(struct store_template **vp, size_t n);
+
+/* A message sent through the API, recorded in the same transaction as its delivery (see
+ * store_delivery.api): who sent it, and each requested recipient with its status at acceptance
+ * ("delivered" = stored in a local mailbox, "queued" = remote, "rejected" = not accepted, with
+ * error). The idempotency key (when given) and the exact response body are stored with it, so a
+ * retried request can be answered from the store; keys older than 24 h no longer match. */
+struct store_api_rcpt {
+	const char *address;
+	const char *kind; /* "to", "cc", "bcc" */
+	const char *status;
+	const char *error; /* NULL unless rejected */
+};
+struct store_api_send {
+	const char *public_id; /* unique, e.g. "msg_<26 base32>" */
+	int64_t apikey_id;
+	const char *domain;        /* the sending domain */
+	const char *from;          /* envelope sender address */
+	const char *subject;       /* may be NULL */
+	const char *message_id;    /* Message-ID without <>, may be NULL */
+	const char *tags_json;     /* JSON array text or NULL */
+	const char *metadata_json; /* JSON object text or NULL */
+	const struct store_api_rcpt *rcpts;
+	size_t n_rcpts;
+	const char *idempotency_key; /* NULL when none */
+	const char *response;        /* response body stored for the key */
+	int64_t created;
+};
+/* Events (DESIGN.md §8): one row per thing that happened to a message and recipient. Written by
+ * store_deliver ("message.queued" per remote recipient, "message.delivered" per local copy,
+ * with the API message when there is one) and by store_queue_record ("message.delivered",
+ * "message.deferred", "message.bounced" — expired rows are "message.bounced" with reason
+ * "expired"). detail is a JSON object text: {"reply": ..., "relay": ..., "dsn": ...} as known. */
+struct store_event {
+	int64_t id;
+	int64_t created;
+	char *type;
+	char *recipient;
+	char *detail; /* JSON object text, "{}" when nothing */
+};
+struct store_api_rcpt_status {
+	char *address, *kind, *status, *error;
+	/* from the queue row for a queued recipient (status then is its current queue state:
+	 * queued, deferred, delivering, held, delivered, bounced, expired); zero/NULL otherwise */
+	uint32_t attempts;
+	int64_t next_attempt, last_attempt, delivered_at;
+	char *last_dsn;
+};
+struct store_api_message {
+	int64_t id;
+	char *public_id, *domain, *from, *subject, *message_id, *tags_json, *metadata_json;
+	int64_t apikey_id, queue_msg_id, created; /* queue_msg_id 0 when nothing was queued */
+	struct store_api_rcpt_status *rcpts;
+	size_t n_rcpts;
+	struct store_event *events; /* oldest first */
+	size_t n_events;
+};
+int store_api_message_get(struct store *st, const char *public_id, struct store_api_message *m_r,
+                          struct err *err);
+void store_api_message_deinit(struct store_api_message *m);
+/* The response stored with (apikey_id, key) if it was created at or after not_before (heap,
+ * free()); ENOTFOUND otherwise. */
+int store_idempotency_get(struct store *st, int64_t apikey_id, const char *key, int64_t not_before,
+                          char **response_r, struct err *err);
 
 /* ---- maintenance ---- */
 /* Consistent online copy of the database to dest_path (SQLite backup API) while writers run;

@@ -136,6 +136,9 @@ test_migration_upgrade(void)
 	sqlite3 *db;
 	CHECK_INT(sqlite3_open(dbpath, &db), SQLITE_OK);
 	CHECK_INT(sqlite3_exec(db,
+	                       "DROP TABLE events; DROP TABLE api_idempotency;"
+	                       "DROP TABLE api_message_rcpts; DROP TABLE api_messages;"
+	                       "DROP TABLE templates; DROP TABLE api_keys;"
 	                       "DROP TABLE dkim_keys; DROP TABLE subscriptions; DROP TABLE "
 	                       "expunged; DROP INDEX messages_view;"
 	                       "ALTER TABLE messages DROP COLUMN body;"
