@@ -23,6 +23,10 @@
 
 /* IMAP metadata of one message, as text ready to be sent (RFC 9051 §7.5.2 / RFC 3501 §7.4.2
  * syntax). All heap-owned; free with mime_meta_deinit. */
+/* g_mime_init once per process (pthread_once); false when GMime cannot be used. Every user of
+ * GMime (mail/, tmpl/compose.c) calls it first. */
+bool mime_init(void);
+
 struct mime_meta {
 	char *envelope; /* "(date subject from sender reply-to to cc bcc in-reply-to msg-id)" */
 	char *body;     /* BODY: body structure without extension data */

@@ -22,9 +22,6 @@
 /* Parameters kept per header (policy: far above real mail, bounds hostile input). */
 #define MIME_PARAMS_MAX 64
 
-/* g_mime_init once (pthread_once); false when GMime cannot be used. */
-bool mime_init(void);
-
 /* ---- lexical helpers (RFC 5322 §3.2, RFC 2045 §5.1) ---- */
 
 static inline bool
