@@ -8,11 +8,11 @@
 #   make format / make format-check, make clean
 
 CC      ?= cc
-PKGS    := openssl sqlite3 libsodium yaml-0.1 libmicrohttpd gmime-3.0 zlib libunbound
+PKGS    := openssl sqlite3 libsodium yaml-0.1 libmicrohttpd gmime-3.0 zlib libunbound jansson
 DEB_PKGS := gcc make pkg-config clang libclang-rt-14-dev clang-format openssl sqlite3 \
             libssl-dev libsqlite3-dev libsodium-dev libyaml-dev libmicrohttpd-dev \
             libgmime-3.0-dev zlib1g-dev isync libunbound-dev libevent-dev python3-dkim \
-            python3-dnslib \
+            python3-dnslib libjansson-dev curl \
             python3-aiosmtpd \
             python3 python3-pytest python3-argon2 procps swaks
 FUZZ_SECONDS ?= 3
@@ -54,6 +54,9 @@ build/rel/liblightr.a: $(REL_OBJ)
 build/rel/%.o: src/%.c $(HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_REL) $(PKG_CFLAGS) -c -o $@ $<
+
+# openapi.c embeds this file with the assembler's .incbin.
+build/rel/http/openapi.o build/san/http/openapi.o build/fuzz/http/openapi.o: src/http/openapi.json
 
 # The ASan+UBSan build used by every test.
 san: build/san/lightr $(UNIT_BIN)

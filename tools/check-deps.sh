@@ -14,7 +14,7 @@ declare -A allowed=(
 	[limit]="util mail store" [tmpl]="util mail store"
 	[events]="util mail store net"
 	[queue]="util mail store dns net smtp dkim events"
-	[http]="util config store queue auth events limit tmpl"
+	[http]="util config mail store queue auth events limit tmpl"
 	[server]="util config net dns mail auth store smtp imap dkim policy limit tmpl events queue http"
 	[cli]="*"
 )

@@ -7,111 +7,13 @@
 
 #include "cli_private.h"
 #include "dkim/dkim.h"
+#include "server/server.h"
 #include "mail/addr.h"
 #include "util/clock.h"
 #include "util/strconv.h"
 
 #define DKIM_KEEP_DAYS_DEFAULT 7
 #define DKIM_KEEP_DAYS_MAX     3650
-#define DKIM_SELECTOR_TRIES    100
-
-/* A selector "<algo>-<YYYYMMDD>" not yet used by domain ("-2", "-3"... appended when taken, also
- * against the names in taken[0..n_taken)). */
-static int
-dkim_default_selector(struct store *st, const char *domain, enum dkim_algo algo, int64_t now,
-                      char *out, size_t n, struct err *err)
-{
-	time_t t = (time_t)now;
-	struct tm tm;
-	if (gmtime_r(&t, &tm) == NULL)
-		return err_set(err, STORE_EINVAL, "bad time");
-	char base[32];
-	if (strftime(base, sizeof base, "%Y%m%d", &tm) == 0)
-		return err_set(err, STORE_EINVAL, "bad time");
-	struct store_dkim_key *v;
-	size_t nv;
-	if (store_dkim_list(st, domain, &v, &nv, err) < 0)
-		return -1;
-	int ret = -1;
-	for (int i = 1; i <= DKIM_SELECTOR_TRIES; i++) {
-		int w = i == 1 ? snprintf(out, n, "%s-%s", dkim_algo_name(algo), base)
-		               : snprintf(out, n, "%s-%s-%d", dkim_algo_name(algo), base, i);
-		if (w < 0 || (size_t)w >= n)
-			break;
-		bool used = false;
-		for (size_t j = 0; j < nv && !used; j++)
-			used = strcmp(v[j].selector, out) == 0;
-		if (!used) {
-			ret = 0;
-			break;
-		}
-	}
-	store_dkim_list_free(&v, nv);
-	if (ret < 0)
-		err_set(err, STORE_EEXIST, "no free selector for %s", dkim_algo_name(algo));
-	return ret;
-}
-
-/* A freshly generated key, owning its strings. */
-struct dkim_gen {
-	char selector[64];
-	char *pem, *pub;
-	struct store_dkim_new k;
-};
-
-static void
-dkim_gen_deinit(struct dkim_gen *g)
-{
-	free(g->pem);
-	free(g->pub);
-	g->pem = g->pub = NULL;
-}
-
-static int
-dkim_gen_one(struct store *st, const char *domain, enum dkim_algo algo, unsigned bits,
-             const char *selector, int64_t now, struct dkim_gen *g, struct err *err)
-{
-	memset(g, 0, sizeof *g);
-	if (selector) {
-		if (snprintf(g->selector, sizeof g->selector, "%s", selector) >=
-		    (int)sizeof g->selector)
-			return err_set(err, STORE_EINVAL, "selector too long");
-	} else if (dkim_default_selector(st, domain, algo, now, g->selector, sizeof g->selector,
-	                                 err) < 0) {
-		return -1;
-	}
-	if (algo == DKIM_ALGO_ED25519)
-		bits = 256;
-	if (dkim_keygen(algo, algo == DKIM_ALGO_ED25519 ? 0 : bits, &g->pem, &g->pub, err) < 0)
-		return -1;
-	g->k = (struct store_dkim_new){.selector = g->selector,
-	                               .algo = dkim_algo_name(algo),
-	                               .bits = bits,
-	                               .private_pem = g->pem,
-	                               .public_b64 = g->pub};
-	return 0;
-}
-
-/* For domain add (and quickstart): one Ed25519 and one RSA-2048 active key. */
-int
-cli_dkim_default_keys(struct store *st, const char *domain, struct err *err)
-{
-	int64_t now = clock_now();
-	static const struct {
-		enum dkim_algo algo;
-		unsigned bits;
-	} defs[2] = {{DKIM_ALGO_ED25519, 256}, {DKIM_ALGO_RSA, 2048}};
-	for (size_t i = 0; i < 2; i++) {
-		struct dkim_gen g;
-		int rc = dkim_gen_one(st, domain, defs[i].algo, defs[i].bits, NULL, now, &g, err);
-		if (rc == 0)
-			rc = store_dkim_add(st, domain, &g.k, now, err);
-		dkim_gen_deinit(&g);
-		if (rc < 0)
-			return -1;
-	}
-	return 0;
-}
 
 static int
 dkim_algo_arg(const char *s, enum dkim_algo *algo_r, const char *usage)
@@ -164,15 +66,12 @@ dkim_generate(struct cli_ctx *ctx, int argc, char **argv)
 	if (store_domain_get(st, name, &d, &err) < 0)
 		return cli_store_error(name, &err);
 	store_domain_deinit(&d);
-	int64_t now = clock_now();
-	struct dkim_gen g;
-	int rc = dkim_gen_one(st, name, algo, bits, a.val[2], now, &g, &err);
+	char sel[SERVER_SELECTOR_MAX];
+	int rc = server_dkim_generate(st, name, dkim_algo_name(algo), bits, a.val[2], clock_now(),
+	                              sel, &err);
 	if (rc == 0)
-		rc = store_dkim_add(st, name, &g.k, now, &err);
-	if (rc == 0)
-		printf("dkim key %s for %s added (%s, %u bits)\n", g.selector, name,
-		       dkim_algo_name(algo), bits);
-	dkim_gen_deinit(&g);
+		printf("dkim key %s for %s added (%s, %u bits)\n", sel, name, dkim_algo_name(algo),
+		       bits);
 	return rc < 0 ? cli_store_error(name, &err) : EXIT_OK;
 }
 
@@ -238,22 +137,14 @@ dkim_rotate(struct cli_ctx *ctx, int argc, char **argv)
 		return cli_store_error(name, &err);
 	store_domain_deinit(&d);
 	int64_t now = clock_now();
-	struct dkim_gen g[2];
-	memset(g, 0, sizeof g);
-	int rc = dkim_gen_one(st, name, DKIM_ALGO_ED25519, 256, NULL, now, &g[0], &err);
-	if (rc == 0)
-		rc = dkim_gen_one(st, name, DKIM_ALGO_RSA, 2048, NULL, now, &g[1], &err);
-	struct store_dkim_new keys[2] = {g[0].k, g[1].k};
-	if (rc == 0)
-		rc = store_dkim_rotate(st, name, keys, 2, now, (unsigned)keep, &err);
+	char sel[2][SERVER_SELECTOR_MAX];
+	int rc = server_dkim_rotate(st, name, (unsigned)keep, now, sel, &err);
 	if (rc == 0) {
 		char when[32];
 		cli_fmt_time(now + (int64_t)keep * 86400, when, sizeof when);
 		printf("dkim keys of %s rotated: %s and %s sign now; old keys published until %s\n",
-		       name, g[0].selector, g[1].selector, when);
+		       name, sel[0], sel[1], when);
 	}
-	dkim_gen_deinit(&g[0]);
-	dkim_gen_deinit(&g[1]);
 	return rc < 0 ? cli_store_error(name, &err) : EXIT_OK;
 }
 

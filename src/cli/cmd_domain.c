@@ -3,12 +3,9 @@
 #include <string.h>
 
 #include "cli_private.h"
-#include "dkim/dkim.h"
+#include "server/server.h"
 #include "mail/addr.h"
 #include "util/clock.h"
-
-/* DNS character-strings hold at most 255 octets (RFC 1035 §3.3); longer TXT values are split. */
-#define DNS_TXT_STRING_MAX 255
 
 static int
 domain_add(struct cli_ctx *ctx, int argc, char **argv)
@@ -25,25 +22,12 @@ domain_add(struct cli_ctx *ctx, int argc, char **argv)
 	if (store_domain_add(st, name, &err) < 0)
 		return cli_store_error(name, &err);
 	printf("domain %s added\n", name);
-	if (cli_dkim_default_keys(st, name, &err) < 0) {
+	if (server_dkim_default_keys(st, name, &err) < 0) {
 		cli_error("%s: DKIM keys: %s (add them with 'lightr dkim generate')", name,
 		          err.msg);
 		return EXIT_FAIL;
 	}
 	return EXIT_OK;
-}
-
-/* Prints value as one or more quoted strings of at most 255 octets. The values printed here
- * (SPF, DKIM, DMARC) contain no '"' or '\\'. */
-static void
-print_txt_strings(const char *value)
-{
-	size_t len = strlen(value), off = 0;
-	do {
-		size_t n = len - off < DNS_TXT_STRING_MAX ? len - off : DNS_TXT_STRING_MAX;
-		printf("%s\"%.*s\"", off ? " " : "", (int)n, value + off);
-		off += n;
-	} while (off < len);
 }
 
 static int
@@ -63,43 +47,16 @@ domain_dns(struct cli_ctx *ctx, int argc, char **argv)
 	if (st == NULL)
 		return EXIT_FAIL;
 	struct err err;
-	struct store_domain d;
-	if (store_domain_get(st, name, &d, &err) < 0)
-		return cli_store_error(name, &err);
-	store_domain_deinit(&d);
-	if (store_dkim_retire_due(st, clock_now(), NULL, &err) < 0)
-		return cli_store_error(name, &err);
-	struct store_dkim_key *v;
+	struct http_dns_record *v;
 	size_t n;
-	if (store_dkim_list(st, name, &v, &n, &err) < 0)
+	if (server_domain_dns(st, name, cfg->hostname, &v, &n, &err) < 0)
 		return cli_store_error(name, &err);
-	const char *host = cfg->hostname;
-	printf("; DNS records for %s (zone-file lines; names are absolute)\n", name);
-	printf("%s.\tIN\tMX\t10 %s.\n", name, host);
-	printf("%s.\tIN\tTXT\t\"v=spf1 mx -all\"\n", name);
-	struct buf txt;
-	buf_init(&txt, 0);
-	for (size_t i = 0; i < n; i++) {
-		if (strcmp(v[i].state, "active") != 0 && strcmp(v[i].state, "published") != 0)
-			continue;
-		enum dkim_algo algo;
-		if (dkim_algo_parse(v[i].algo, &algo) < 0)
-			continue;
-		buf_reset(&txt);
-		if (dkim_txt_record(algo, v[i].public_key, &txt) < 0)
-			continue;
-		printf("; DKIM %s key (%s)\n", v[i].algo, v[i].state);
-		printf("%s._domainkey.%s.\tIN\tTXT\t", v[i].selector, name);
-		print_txt_strings(buf_cstr(&txt));
-		printf("\n");
-	}
-	buf_deinit(&txt);
-	store_dkim_list_free(&v, n);
-	printf("; DMARC: a starting point; review the reports sent to postmaster@%s before\n"
-	       "; moving to p=reject\n",
-	       name);
-	printf("_dmarc.%s.\tIN\tTXT\t\"v=DMARC1; p=quarantine; rua=mailto:postmaster@%s\"\n", name,
-	       name);
+	struct buf zone;
+	buf_init(&zone, 0);
+	http_dns_zone(name, v, n, &zone);
+	fputs(buf_cstr(&zone), stdout);
+	buf_deinit(&zone);
+	http_dns_records_free(&v, n);
 	return EXIT_OK;
 }
 

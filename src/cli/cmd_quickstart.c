@@ -11,6 +11,7 @@
 
 #include "auth/passwd.h"
 #include "cli_private.h"
+#include "server/server.h"
 #include "mail/addr.h"
 
 static const char *const public_listeners =
@@ -142,7 +143,7 @@ cmd_quickstart(struct cli_ctx *ctx, int argc, char **argv)
 	if (store_domain_add(st, domain, &err) < 0) {
 		if (err.code != STORE_EEXIST)
 			return cli_store_error(domain, &err);
-	} else if (cli_dkim_default_keys(st, domain, &err) < 0) {
+	} else if (server_dkim_default_keys(st, domain, &err) < 0) {
 		cli_error("%s: DKIM keys: %s (add them with 'lightr dkim generate')", domain,
 		          err.msg);
 		return EXIT_FAIL;

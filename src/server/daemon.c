@@ -430,6 +430,11 @@ server_start_http(struct daemon *d, struct err *err)
 		    .max_connections = (unsigned)c->limits.max_connections,
 		    .max_connections_per_ip = (unsigned)c->limits.max_connections_per_ip,
 		    .timeout_s = SERVER_HTTP_TIMEOUT_S,
+		    .store = d->store,
+		    .subaddress_sep = c->smtp.subaddress_separator &&
+		                              strcmp(c->smtp.subaddress_separator, "none") != 0
+		                          ? c->smtp.subaddress_separator[0]
+		                          : '\0',
 		};
 		d->http_fd[i] = -1; /* owned by the HTTP server now, even on failure */
 		d->http[i] = server_http_start(&o, err);

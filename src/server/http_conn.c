@@ -1,19 +1,28 @@
-/* HTTP listener glue (libmicrohttpd) until src/http/ arrives: GET /health answers
- * {"status":"ok","version":...}; every other request gets 503 with a JSON error body. MHD runs
- * its own threads (a poll thread plus a thread per connection) on the socket server/ bound, and
- * enforces the connection limits and the idle timeout itself. With tls it serves HTTPS from PEM
- * text (Debian's MHD uses GnuTLS), TLS 1.2 minimum as for the mail listeners.
+/* HTTP listener glue (libmicrohttpd): MHD runs its own threads (a poll thread plus a thread
+ * per connection) on the socket server/ bound and enforces the connection limits and the idle
+ * timeout. Each request body is read into memory up to http_api_body_limit (a Content-Length
+ * above it gets 413 before anything is read; a chunked body that grows past it gets 413 when
+ * it does), then handed whole to the REST API (src/http/), which does no I/O. With tls it
+ * serves HTTPS from PEM text (Debian's MHD uses GnuTLS), TLS 1.2 minimum as for the mail
+ * listeners.
  *
- * The REST API (src/http/) takes over the request callback; start and stop stay here. */
+ * The API's hooks (http_hooks) are implemented here on top of the submission path (submit.c)
+ * and the shared administration functions (admin.c). */
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "server.h"
 #include "server_private.h"
+#include "submit.h"
 #include "util/log.h"
+#include "util/rand.h"
 #include "util/xalloc.h"
 
 #define HTTP_STACK_SIZE (256 * 1024)
@@ -22,6 +31,19 @@ struct server_http {
 	struct MHD_Daemon *mhd;
 	char *cert_pem, *key_pem; /* kept alive while the daemon runs */
 	char listener[NET_ADDR_STR_MAX];
+	struct store *store;
+	char subaddress_sep;
+	bool tls;
+	struct http_hooks hooks;
+	struct http_api *api;
+};
+
+/* One request in progress (MHD's per-request pointer). */
+struct http_req {
+	struct buf body;
+	size_t limit;
+	bool too_large;
+	size_t dropped; /* bytes read and dropped after the limit */
 };
 
 static void
@@ -38,55 +60,239 @@ http_conn_mhd_log(void *cls, const char *fmt, va_list ap)
 	log_warn("http - mhd message=\"%s\"", log_escape(msg, esc, sizeof esc));
 }
 
-static enum MHD_Result
-http_conn_send_json(struct MHD_Connection *mc, unsigned status, const char *json)
+/* ---- hooks for the API ---- */
+
+static const char *
+http_hostname(void)
 {
-	struct MHD_Response *r =
-	    MHD_create_response_from_buffer(strlen(json), (void *)json, MHD_RESPMEM_PERSISTENT);
+	struct config *c = config_current();
+	static __thread char host[256];
+	(void)snprintf(host, sizeof host, "%s", c && c->hostname ? c->hostname : "localhost");
+	config_unref(&c);
+	return host;
+}
+
+static int
+hook_submit(void *ctx, const struct http_submit *s, int64_t *queue_id_r, struct err *err)
+{
+	struct server_http *h = ctx;
+	struct smtp_rcpt *rcpts = xcalloc(s->n_rcpts, sizeof *rcpts);
+	bool eightbit = false;
+	for (size_t i = 0; i < s->len && !eightbit; i++)
+		eightbit = s->msg[i] >= 0x80;
+	for (size_t i = 0; i < s->n_rcpts; i++)
+		rcpts[i] = (struct smtp_rcpt){.addr = (char *)s->rcpts[i].address,
+		                              .kind = s->rcpts[i].local ? SMTP_RCPT_LOCAL
+		                                                        : SMTP_RCPT_REMOTE};
+	time_t now = time(NULL);
+	struct tm tm;
+	char date[64] = "";
+	if (gmtime_r(&now, &tm))
+		(void)strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+	char *received = xasprintf("Received: by %s (Lightr) with %s id %s;\r\n\t%s\r\n",
+	                           http_hostname(), h->tls ? "HTTPS" : "HTTP", s->request_id, date);
+	struct smtp_envelope env = {
+	    .mail_from = s->from,
+	    .helo = "localhost",
+	    .eightbit = eightbit,
+	    .rcpts = rcpts,
+	    .n_rcpts = s->n_rcpts,
+	    .received = received,
+	    .id = s->request_id,
+	};
+	struct err serr = {0};
+	struct server_submit_opts o = {
+	    .subaddress_sep = h->subaddress_sep,
+	    .id = s->request_id,
+	    .component = "http",
+	    .submission = true,
+	    .now = (int64_t)now,
+	    .api = s->api,
+	    .err_r = &serr,
+	};
+	struct smtp_hook_reply reply = {0};
+	int rc = server_submit(h->store, &o, &env, s->msg, s->len, queue_id_r, &reply);
+	if (rc < 0) {
+		if (serr.code)
+			*err = serr;
+		else
+			err_set(err, STORE_EINTERNAL, "%d %s %s", reply.code, reply.enhanced,
+			        reply.text);
+	}
+	free(received);
+	free(rcpts);
+	return rc;
+}
+
+static int
+hook_dkim_default_keys(void *ctx, const char *domain, struct err *err)
+{
+	struct server_http *h = ctx;
+	return server_dkim_default_keys(h->store, domain, err);
+}
+
+static int
+hook_dkim_generate(void *ctx, const char *domain, const char *algo, unsigned bits,
+                   const char *selector, char *selector_r, struct err *err)
+{
+	struct server_http *h = ctx;
+	return server_dkim_generate(h->store, domain, algo, bits, selector, (int64_t)time(NULL),
+	                            selector_r, err);
+}
+
+static int
+hook_dkim_rotate(void *ctx, const char *domain, unsigned keep_days, struct err *err)
+{
+	struct server_http *h = ctx;
+	return server_dkim_rotate(h->store, domain, keep_days, (int64_t)time(NULL), NULL, err);
+}
+
+static int
+hook_domain_dns(void *ctx, const char *domain, struct http_dns_record **v_r, size_t *n_r,
+                struct err *err)
+{
+	struct server_http *h = ctx;
+	return server_domain_dns(h->store, domain, http_hostname(), v_r, n_r, err);
+}
+
+/* ---- requests ---- */
+
+static enum MHD_Result
+http_conn_send(struct MHD_Connection *mc, struct http_response *resp)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(
+	    resp->body.len, resp->body.len ? resp->body.data : (void *)"", MHD_RESPMEM_MUST_COPY);
 	if (r == NULL)
 		return MHD_NO;
-	(void)MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	if (resp->body.len || resp->status != 204)
+		(void)MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
 	(void)MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-	if (status == MHD_HTTP_SERVICE_UNAVAILABLE)
-		(void)MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "60");
-	enum MHD_Result rc = MHD_queue_response(mc, status, r);
+	if (resp->retry_after[0])
+		(void)MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, resp->retry_after);
+	if (resp->location[0])
+		(void)MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, resp->location);
+	if (resp->replayed)
+		(void)MHD_add_response_header(r, "Idempotent-Replayed", "true");
+	if (resp->status == 401)
+		(void)MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+		                              "Bearer realm=\"lightr\"");
+	enum MHD_Result rc = MHD_queue_response(mc, resp->status, r);
 	MHD_destroy_response(r);
 	return rc;
 }
 
-static const char health_body[] = "{\"status\":\"ok\",\"version\":\"" LIGHTR_VERSION "\"}";
-static const char unavailable_body[] =
-    "{\"error\":\"not_available\",\"message\":\"the REST API is not available yet\"}";
+struct query_collect {
+	struct http_kv kv[HTTP_QUERY_MAX];
+	size_t n;
+};
 
-/* Answers on the first call, before any request body is read: MHD then closes the connection
- * after the response instead of reading an unwanted upload. */
+static enum MHD_Result
+http_conn_query_kv(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	(void)kind;
+	struct query_collect *q = cls;
+	if (q->n < HTTP_QUERY_MAX)
+		q->kv[q->n++] = (struct http_kv){key, value};
+	return MHD_YES;
+}
+
+static void
+http_conn_peer(struct MHD_Connection *mc, char peer[NET_ADDR_STR_MAX])
+{
+	(void)snprintf(peer, NET_ADDR_STR_MAX, "?");
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci && ci->client_addr)
+		net_addr_format(ci->client_addr,
+		                ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+		                                                       : sizeof(struct sockaddr_in),
+		                true, peer);
+}
+
 static enum MHD_Result
 http_conn_request(void *cls, struct MHD_Connection *mc, const char *url, const char *method,
                   const char *version, const char *upload_data, size_t *upload_data_size,
                   void **req_cls)
 {
-	(void)cls;
 	(void)version;
-	(void)upload_data;
-	(void)upload_data_size;
-	(void)req_cls;
-	bool health = strcmp(url, "/health") == 0 && (strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
-	                                              strcmp(method, MHD_HTTP_METHOD_HEAD) == 0);
-	unsigned status = health ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE;
-	if (log_get_level() == LOG_DEBUG) {
-		char peer[NET_ADDR_STR_MAX] = "?", m[40], u[160];
-		const union MHD_ConnectionInfo *ci =
-		    MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-		if (ci && ci->client_addr)
-			net_addr_format(ci->client_addr,
-			                ci->client_addr->sa_family == AF_INET6
-			                    ? sizeof(struct sockaddr_in6)
-			                    : sizeof(struct sockaddr_in),
-			                true, peer);
-		log_debug("http - request client=%s method=\"%s\" path=\"%s\" status=%u", peer,
-		          log_escape(method, m, sizeof m), log_escape(url, u, sizeof u), status);
+	struct server_http *h = cls;
+	struct http_req *rq = *req_cls;
+	if (rq == NULL) {
+		rq = xcalloc(1, sizeof *rq);
+		rq->limit = http_api_body_limit(h->api, method, url);
+		buf_init(&rq->body, rq->limit + 1);
+		*req_cls = rq;
+		const char *cl = MHD_lookup_connection_value(mc, MHD_HEADER_KIND,
+		                                             MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (cl && strtoull(cl, NULL, 10) > rq->limit)
+			rq->too_large = true;
+		if (!rq->too_large)
+			return MHD_YES; /* MHD calls again with the body, then with size 0 */
+	} else if (*upload_data_size > 0) {
+		/* Past the limit the rest is read and dropped: MHD only takes a response once the
+		 * upload ended (the final call with size 0), unless nothing was read yet.
+		 * A body that goes on far past it gets the connection closed instead. */
+		if (!rq->too_large && buf_append(&rq->body, upload_data, *upload_data_size) < 0) {
+			rq->too_large = true;
+			buf_deinit(&rq->body);
+			buf_init(&rq->body, 0);
+		}
+		if (rq->too_large) {
+			rq->dropped += *upload_data_size;
+			if (rq->dropped > rq->limit)
+				return MHD_NO;
+		}
+		*upload_data_size = 0;
+		return MHD_YES;
 	}
-	return http_conn_send_json(mc, status, health ? health_body : unavailable_body);
+	struct http_response resp = {0};
+	buf_init(&resp.body, 0);
+	if (rq->too_large) {
+		/* Answering before the body was read: MHD closes the connection afterwards. */
+		char msg[96];
+		(void)snprintf(msg, sizeof msg, "the request body is larger than %zu bytes",
+		               rq->limit);
+		http_api_error(&resp, 413, "payload_too_large", msg, NULL);
+	} else {
+		struct query_collect q = {.n = 0};
+		(void)MHD_get_connection_values(mc, MHD_GET_ARGUMENT_KIND, http_conn_query_kv, &q);
+		char peer[NET_ADDR_STR_MAX];
+		http_conn_peer(mc, peer);
+		struct http_request req = {
+		    .method = method,
+		    .path = url,
+		    .query = q.kv,
+		    .n_query = q.n,
+		    .authorization = MHD_lookup_connection_value(mc, MHD_HEADER_KIND,
+		                                                 MHD_HTTP_HEADER_AUTHORIZATION),
+		    .content_type = MHD_lookup_connection_value(mc, MHD_HEADER_KIND,
+		                                                MHD_HTTP_HEADER_CONTENT_TYPE),
+		    .idempotency_key =
+		        MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Idempotency-Key"),
+		    .body = (const unsigned char *)rq->body.data,
+		    .body_len = rq->body.len,
+		    .client = peer,
+		};
+		http_api_handle(h->api, &req, &resp);
+	}
+	enum MHD_Result rc = http_conn_send(mc, &resp);
+	buf_deinit(&resp.body);
+	return rc;
+}
+
+static void
+http_conn_completed(void *cls, struct MHD_Connection *mc, void **req_cls,
+                    enum MHD_RequestTerminationCode toe)
+{
+	(void)cls;
+	(void)mc;
+	(void)toe;
+	struct http_req *rq = *req_cls;
+	if (rq == NULL)
+		return;
+	buf_deinit(&rq->body);
+	free(rq);
+	*req_cls = NULL;
 }
 
 struct server_http *
@@ -94,6 +300,19 @@ server_http_start(const struct server_http_opts *o, struct err *err)
 {
 	struct server_http *h = xcalloc(1, sizeof *h);
 	(void)snprintf(h->listener, sizeof h->listener, "%s", o->listener);
+	h->store = o->store;
+	h->subaddress_sep = o->subaddress_sep;
+	h->tls = o->tls;
+	h->hooks = (struct http_hooks){.ctx = h,
+	                               .submit = hook_submit,
+	                               .dkim_default_keys = hook_dkim_default_keys,
+	                               .dkim_generate = hook_dkim_generate,
+	                               .dkim_rotate = hook_dkim_rotate,
+	                               .domain_dns = hook_domain_dns};
+	struct http_limits lim = {.body_max = HTTP_BODY_MAX_DEFAULT,
+	                          .send_max = o->send_max ? o->send_max : HTTP_SEND_MAX_DEFAULT,
+	                          .subaddress_sep = o->subaddress_sep};
+	h->api = http_api_new(h->store, &h->hooks, &lim);
 	unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_THREAD_PER_CONNECTION |
 	                 MHD_USE_ERROR_LOG | MHD_USE_ITC;
 	struct MHD_OptionItem opts[16];
@@ -111,11 +330,14 @@ server_http_start(const struct server_http_opts *o, struct err *err)
 	                                    (intptr_t)net_pool_stack_size(), NULL};
 	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 	                                    (intptr_t)(64 * 1024), NULL};
+	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED,
+	                                    (intptr_t)http_conn_completed, NULL};
 	if (o->tls) {
 		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
 			err_set(err, 1, "listener %s: this libmicrohttpd has no TLS support",
 			        o->listener);
 			close(o->fd);
+			http_api_free(&h->api);
 			free(h);
 			return NULL;
 		}
@@ -136,6 +358,7 @@ server_http_start(const struct server_http_opts *o, struct err *err)
 		        "listener %s: cannot start the HTTP server (see the mhd lines above)",
 		        o->listener);
 		close(o->fd);
+		http_api_free(&h->api);
 		free(h->cert_pem);
 		free(h->key_pem);
 		free(h);
@@ -158,6 +381,7 @@ server_http_stop(struct server_http **hp)
 		close(fd);
 	if (h->key_pem)
 		memset(h->key_pem, 0, strlen(h->key_pem));
+	http_api_free(&h->api);
 	free(h->cert_pem);
 	free(h->key_pem);
 	free(h);

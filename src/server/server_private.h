@@ -81,6 +81,9 @@ struct server_http_opts {
 	unsigned max_connections;        /* MHD_OPTION_CONNECTION_LIMIT */
 	unsigned max_connections_per_ip; /* MHD_OPTION_PER_IP_CONNECTION_LIMIT */
 	unsigned timeout_s;              /* idle connection timeout */
+	struct store *store;             /* for the REST API */
+	char subaddress_sep;
+	size_t send_max; /* body limit of API sends; 0 = HTTP_SEND_MAX_DEFAULT */
 };
 /* Starts a daemon with its own threads on o->fd. Returns NULL with the reason in err. */
 struct server_http *server_http_start(const struct server_http_opts *o, struct err *err);

@@ -392,13 +392,16 @@ server_submit(struct store *st, const struct server_submit_opts *o, const struct
 	    .meta_parts_len = meta.parts.len,
 	    .return_path = return_path,
 	    .bounce_token = verp ? token : NULL,
-	    .dsn_to = verp ? env->mail_from : NULL,
+	    .dsn_to = verp && o->api == NULL ? env->mail_from : NULL,
+	    .api = o->api,
 	};
 	int64_t qid = 0;
 	struct err err = {0};
 	if (store_deliver(st, &d, &qid, &err) < 0) {
 		log_error("%s %s store-deliver failed code=%d error=\"%s\"", o->component, o->id,
 		          err.code, err.msg);
+		if (o->err_r)
+			*o->err_r = err;
 		submit_reply(reply_r, 451, "4.3.0", "Temporary local problem, try again later");
 		goto out;
 	}

@@ -28,6 +28,8 @@ struct server_submit_opts {
 	const char *component; /* "smtp" or "send" */
 	bool submission;       /* authenticated submitter or `lightr send`: DKIM, VERP, dsn_to */
 	int64_t now;           /* internal date and DKIM t=; 0 = time(NULL) */
+	const struct store_api_send *api; /* REST API send record (store_delivery.api) or NULL */
+	struct err *err_r;                /* when not NULL: the store error of a failed delivery */
 };
 
 /* Delivers msg for env (env->rcpts classified: SMTP_RCPT_LOCAL / SMTP_RCPT_REMOTE;

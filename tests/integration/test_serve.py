@@ -263,15 +263,15 @@ def test_imaps(_serve):
 def test_http_health(_serve):
     srv = _serve()
     base = f"http://127.0.0.1:{srv.ports['http']}"
-    with urllib.request.urlopen(base + "/health", timeout=10) as r:
+    with urllib.request.urlopen(base + "/healthz", timeout=10) as r:
         assert r.status == 200
         assert r.headers["Content-Type"] == "application/json"
         body = json.loads(r.read())
     assert body["status"] == "ok" and body["version"]
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen(base + "/api/v1/messages", timeout=10)
-    assert e.value.code == 503
-    assert json.loads(e.value.read())["error"] == "not_available"
+    assert e.value.code == 401
+    assert json.loads(e.value.read())["error"]["code"] == "unauthorized"
 
 
 def test_https_listener(lightr_bin, tmpdir_world):
@@ -285,7 +285,7 @@ def test_https_listener(lightr_bin, tmpdir_world):
     srv = _Serve(lightr_bin, path, tmpdir_world)
     try:
         srv.wait_log("server - started")
-        url = f"https://127.0.0.1:{ports['http']}/health"
+        url = f"https://127.0.0.1:{ports['http']}/healthz"
         with urllib.request.urlopen(url, context=_tls_ctx(), timeout=10) as r:
             assert r.status == 200
     finally:
