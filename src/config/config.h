@@ -71,6 +71,10 @@ struct config {
 		bool plaintext_auth_loopback; /* LOGIN without TLS from 127.0.0.0/8 and ::1 */
 	} imap;
 	struct {
+		uint64_t max_send_size; /* request body of POST /api/v1/messages[/raw] */
+		uint64_t max_body_size; /* request body of every other API request */
+	} api;
+	struct {
 		uint64_t max_connections;        /* all listeners together */
 		uint64_t max_connections_per_ip; /* per client address, per listener kind */
 		uint64_t shutdown_timeout;       /* seconds sessions get to finish on SIGTERM */

@@ -209,6 +209,11 @@ const struct param config_params[] = {
 	{"smtp.subaddress_separator", PARAM_ENUM, OFF(smtp.subaddress_separator), "+", 0, 0, true, 0,
 	    subaddress_seps, NULL},
 	{"smtp.timeout", PARAM_DURATION, OFF(smtp.timeout), "5m", 5, 3600, true, 0, NULL, NULL},
+	/* REST API request bodies (issue 6): a send carries base64 attachments (4/3 of their size). */
+	{"api.max_send_size", PARAM_SIZE, OFF(api.max_send_size), "30MiB", MIB, 512 * MIB, false, 0,
+	    NULL, NULL},
+	{"api.max_body_size", PARAM_SIZE, OFF(api.max_body_size), "1MiB", 64 * KIB, 64 * MIB, false,
+	    0, NULL, NULL},
 	/* RFC 9051 §4: servers should accept command lines of at least 8000 octets. */
 	{"imap.max_line", PARAM_SIZE, OFF(imap.max_line), "64KiB", 8000, 16 * MIB, true, 0, NULL,
 	    NULL},

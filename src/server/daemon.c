@@ -431,6 +431,8 @@ server_start_http(struct daemon *d, struct err *err)
 		    .max_connections_per_ip = (unsigned)c->limits.max_connections_per_ip,
 		    .timeout_s = SERVER_HTTP_TIMEOUT_S,
 		    .store = d->store,
+		    .send_max = (size_t)c->api.max_send_size,
+		    .body_max = (size_t)c->api.max_body_size,
 		    .subaddress_sep = c->smtp.subaddress_separator &&
 		                              strcmp(c->smtp.subaddress_separator, "none") != 0
 		                          ? c->smtp.subaddress_separator[0]

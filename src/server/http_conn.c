@@ -309,7 +309,7 @@ server_http_start(const struct server_http_opts *o, struct err *err)
 	                               .dkim_generate = hook_dkim_generate,
 	                               .dkim_rotate = hook_dkim_rotate,
 	                               .domain_dns = hook_domain_dns};
-	struct http_limits lim = {.body_max = HTTP_BODY_MAX_DEFAULT,
+	struct http_limits lim = {.body_max = o->body_max ? o->body_max : HTTP_BODY_MAX_DEFAULT,
 	                          .send_max = o->send_max ? o->send_max : HTTP_SEND_MAX_DEFAULT,
 	                          .subaddress_sep = o->subaddress_sep};
 	h->api = http_api_new(h->store, &h->hooks, &lim);

@@ -84,6 +84,7 @@ struct server_http_opts {
 	struct store *store;             /* for the REST API */
 	char subaddress_sep;
 	size_t send_max; /* body limit of API sends; 0 = HTTP_SEND_MAX_DEFAULT */
+	size_t body_max; /* body limit of other API requests; 0 = HTTP_BODY_MAX_DEFAULT */
 };
 /* Starts a daemon with its own threads on o->fd. Returns NULL with the reason in err. */
 struct server_http *server_http_start(const struct server_http_opts *o, struct err *err);
