@@ -23,6 +23,7 @@
 
 #define SCHED_TICK_MIN_MS  20          /* shortest gap between two ticks */
 #define SCHED_DUE_MAX      256         /* due pairs looked at per tick */
+#define SCHED_PREFETCH     8           /* messages claimed at once for a reused connection */
 #define SCHED_MAX_AGE      (5 * 86400) /* RFC 5321 4.5.4.1: "at least 4-5 days" */
 #define SCHED_WORKERS      8
 #define SCHED_PER_DEST     4
@@ -321,9 +322,12 @@ queue_batch_done(struct queue_batch *b, const struct queue_report *rep, struct e
 
 /* ---- batches ---- */
 
+static void release_ahead(struct queue_batch *b);
+
 static void
 batch_free(struct queue_batch *b)
 {
+	release_ahead(b);
 	store_queue_job_deinit(&b->job);
 	free(b);
 }
@@ -395,13 +399,39 @@ next_matches(struct queue_sched *s, struct queue_batch *b, const char *dom,
 	return ok;
 }
 
+/* A claimed job as a batch of scheduler s. */
+static struct queue_batch *
+batch_of(struct queue_sched *s, struct store_queue_job *job, int64_t now)
+{
+	struct queue_batch *c = xcalloc(1, sizeof *c);
+	c->job = *job;
+	c->sched = s;
+	c->now = now;
+	c->mail_from = c->job.msg.return_path ? c->job.msg.return_path : c->job.msg.mail_from;
+	log_debug("queue - claim id=%lld domain=%s rcpts=%zu reuse=yes", (long long)c->job.msg.id,
+	          c->job.domain, c->job.n_rcpts);
+	return c;
+}
+
+/* The next batch for b's connection: the first of b's claimed-ahead ones (which inherits the
+ * rest), else up to SCHED_PREFETCH due messages of b's domain claimed in one write (or one of
+ * another domain on the same route). */
 struct queue_batch *
 queue_batch_next_route(struct queue_batch *b, queue_same_route_fn *same_route, void *ctx)
 {
 	struct queue_sched *s = b->sched;
-	int64_t now = sched_now(s);
 	if (queue_sched_stopping(s))
 		return NULL;
+	if (b->n_ahead > 0) {
+		struct queue_batch *nb = b->ahead[0];
+		nb->ahead = b->ahead;
+		nb->n_ahead = b->n_ahead - 1;
+		memmove(nb->ahead, nb->ahead + 1, nb->n_ahead * sizeof *nb->ahead);
+		b->ahead = NULL;
+		b->n_ahead = 0;
+		return nb;
+	}
+	int64_t now = sched_now(s);
 	struct store_queue_due *due = NULL;
 	size_t n = 0;
 	struct err err = {0};
@@ -409,34 +439,34 @@ queue_batch_next_route(struct queue_batch *b, queue_same_route_fn *same_route, v
 		log_error("queue - next-failed domain=%s: %s", b->job.domain, err.msg);
 		return NULL;
 	}
-	struct queue_batch *nb = NULL;
-	/* same domain first, then other domains on the same route */
-	for (int pass = 0; pass < 2 && nb == NULL; pass++) {
-		for (size_t i = 0; i < n && nb == NULL; i++) {
+	/* same domain first (several), then one of another domain on the same route */
+	struct store_queue_due pick[SCHED_PREFETCH];
+	size_t np = 0;
+	for (int pass = 0; pass < 2 && np == 0; pass++) {
+		for (size_t i = 0; i < n && np < (pass == 0 ? SCHED_PREFETCH : 1); i++) {
 			bool same = strcasecmp(due[i].domain, b->job.domain) == 0;
-			if ((pass == 0) != same ||
-			    !next_matches(s, b, due[i].domain, same_route, ctx, now))
-				continue;
-			struct queue_batch *c = xcalloc(1, sizeof *c);
-			int r = store_queue_claim(s->st, due[i].msg_id, due[i].domain, now, &c->job,
-			                          &err);
-			if (r <= 0) {
-				if (r < 0)
-					log_error("queue - claim-failed id=%lld: %s",
-					          (long long)due[i].msg_id, err.msg);
-				free(c);
-				continue;
-			}
-			c->sched = s;
-			c->now = now;
-			c->mail_from =
-			    c->job.msg.return_path ? c->job.msg.return_path : c->job.msg.mail_from;
-			log_debug("queue - claim id=%lld domain=%s rcpts=%zu reuse=yes",
-			          (long long)c->job.msg.id, c->job.domain, c->job.n_rcpts);
-			nb = c;
+			if ((pass == 0) == same &&
+			    next_matches(s, b, due[i].domain, same_route, ctx, now))
+				pick[np++] = due[i];
 		}
 	}
 	free(due);
+	if (np == 0)
+		return NULL;
+	struct store_queue_job jobs[SCHED_PREFETCH];
+	size_t nj = 0;
+	if (store_queue_claim_many(s->st, pick, np, now, jobs, &nj, &err) < 0) {
+		log_error("queue - claim-failed domain=%s: %s", b->job.domain, err.msg);
+		return NULL;
+	}
+	if (nj == 0)
+		return NULL;
+	struct queue_batch *nb = batch_of(s, &jobs[0], now);
+	if (nj > 1) {
+		nb->ahead = xcalloc(nj - 1, sizeof *nb->ahead);
+		for (size_t i = 1; i < nj; i++)
+			nb->ahead[nb->n_ahead++] = batch_of(s, &jobs[i], now);
+	}
 	return nb;
 }
 
@@ -444,6 +474,17 @@ struct queue_batch *
 queue_batch_next(struct queue_batch *b)
 {
 	return queue_batch_next_route(b, NULL, NULL);
+}
+
+/* Gives back the batches claimed ahead of b that were never started. */
+static void
+release_ahead(struct queue_batch *b)
+{
+	for (size_t i = 0; i < b->n_ahead; i++)
+		queue_batch_release(b->ahead[i]);
+	free(b->ahead);
+	b->ahead = NULL;
+	b->n_ahead = 0;
 }
 
 void

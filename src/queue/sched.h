@@ -57,6 +57,11 @@ struct queue_batch {
 	int64_t now;                /* scheduler clock at claim */
 	struct queue_sched *sched;
 	bool done; /* set by queue_batch_done */
+	/* Claimed together with this one for the same connection (queue_batch_next_route),
+	 * handed on to the next batch of the chain; released (due again now) when the chain
+	 * ends early. */
+	struct queue_batch **ahead;
+	size_t n_ahead;
 };
 
 /* Body bytes of the batch: header_text followed by the blob, [off, off + len) appended to out

@@ -547,6 +547,56 @@ test_dkim_retire(void)
 	test_tmpdir_remove(tmpdir);
 }
 
+/* A reused connection claims up to SCHED_PREFETCH messages of its domain in one commit and
+ * hands them along the chain; what the chain does not reach goes back, due at once. */
+static void
+test_prefetch(void)
+{
+	struct store *st = open_fresh();
+	int64_t ids[5];
+	for (int i = 0; i < 5; i++)
+		ids[i] = enqueue(st, "x@pf.test");
+	atomic_store(&fake_now, clock_now() + 5);
+	struct queue_sched_config cfg = {.deliver = chain_deliver, .clock = fake_clock};
+	struct queue_sched *s = NULL;
+	struct err err = {0};
+	CHECK_INT(queue_sched_new(st, &cfg, &s, &err), 0);
+	struct queue_batch first = {.sched = s};
+	CHECK_INT(
+	    store_queue_claim(st, ids[0], "pf.test", atomic_load(&fake_now), &first.job, &err), 1);
+	uint64_t commits = store_commit_count(st);
+	struct queue_batch *nb1 = queue_batch_next(&first);
+	CHECK(nb1 != NULL && nb1->n_ahead == 3);
+	CHECK_INT(store_commit_count(st), commits + 1); /* four claims, one commit */
+	ok_all(&first, false);
+	store_queue_job_deinit(&first.job);
+	if (nb1 == NULL)
+		goto out;
+	CHECK_INT(nb1->job.msg.id, ids[1]);
+	ok_all(nb1, false);
+	commits = store_commit_count(st);
+	struct queue_batch *nb2 = queue_batch_next(nb1);
+	CHECK(nb2 != NULL && nb2->n_ahead == 2 && nb1->n_ahead == 0);
+	CHECK_INT(store_commit_count(st), commits); /* taken from the claimed ones */
+	queue_batch_release(nb1);
+	if (nb2 != NULL) {
+		CHECK_INT(nb2->job.msg.id, ids[2]);
+		queue_batch_release(nb2); /* never sent: it and the two ahead go back */
+	}
+	for (int i = 0; i < 5; i++) {
+		struct store_queue_item it;
+		row_get(st, ids[i], &it);
+		CHECK_STR(it.status, i < 2 ? "delivered" : "deferred");
+		CHECK_INT(it.attempts, i < 2 ? 1 : 0);
+		if (i >= 2)
+			CHECK(it.next_attempt <= atomic_load(&fake_now));
+		item_clear(&it);
+	}
+out:
+	queue_sched_free(&s);
+	store_close(&st);
+}
+
 int
 main(void)
 {
@@ -557,6 +607,7 @@ main(void)
 	RUN(test_backoff);
 	RUN(test_concurrency);
 	RUN(test_batch_next);
+	RUN(test_prefetch);
 	RUN(test_dkim_retire);
 	return test_done("queue-sched");
 }

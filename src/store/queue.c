@@ -423,6 +423,50 @@ store_queue_claim(struct store *st, int64_t msg_id, const char *domain, int64_t 
 	return 1;
 }
 
+struct claim_many_args {
+	const struct store_queue_due *due;
+	size_t n;
+	int64_t now;
+	struct store_queue_job *jobs;
+	size_t claimed;
+};
+
+static int
+claim_many_fn(struct store_tx *tx, void *arg, struct err *err)
+{
+	struct claim_many_args *m = arg;
+	for (size_t i = 0; i < m->n; i++) {
+		struct claim_args a = {.msg_id = m->due[i].msg_id,
+		                       .now = m->now,
+		                       .domain = m->due[i].domain,
+		                       .job = &m->jobs[m->claimed]};
+		if (claim_fn(tx, &a, err) < 0)
+			return -1;
+		m->claimed += (size_t)a.claimed;
+	}
+	return 0;
+}
+
+int
+store_queue_claim_many(struct store *st, const struct store_queue_due *due, size_t n, int64_t now,
+                       struct store_queue_job *jobs_r, size_t *n_r, struct err *err)
+{
+	*n_r = 0;
+	memset(jobs_r, 0, n * sizeof *jobs_r);
+	struct claim_many_args m = {.due = due, .n = n, .now = now, .jobs = jobs_r};
+	if (store_write(st, claim_many_fn, &m, err) < 0) {
+		for (size_t i = 0; i <= m.claimed && i < n; i++)
+			store_queue_job_deinit(&jobs_r[i]);
+		return -1;
+	}
+	for (size_t i = 0; i < m.claimed; i++)
+		qsort(jobs_r[i].rcpts, jobs_r[i].n_rcpts, sizeof *jobs_r[i].rcpts, item_cmp_id);
+	if (m.claimed > 0)
+		queue_changed(st);
+	*n_r = m.claimed;
+	return 0;
+}
+
 /* ---- body ---- */
 
 int

@@ -338,6 +338,12 @@ int store_queue_next_due(struct store *st, int64_t *next_r, struct err *err);
  * claimed, 0 when none was due any more (job_r untouched), -1 + err. */
 int store_queue_claim(struct store *st, int64_t msg_id, const char *domain, int64_t now,
                       struct store_queue_job *job_r, struct err *err);
+/* store_queue_claim for each of due[0..n) in one write (one commit, for a connection that
+ * takes several messages in a row): jobs_r (n entries) gets the claimed jobs, compacted, in
+ * due order; *n_r how many (0 is no error). */
+int store_queue_claim_many(struct store *st, const struct store_queue_due *due, size_t n,
+                           int64_t now, struct store_queue_job *jobs_r, size_t *n_r,
+                           struct err *err);
 
 /* Reads bytes [off, off + len) of queue message id (header_text followed by the body blob,
  * clipped at its size) into out, incrementally like store_imap_read. ENOTFOUND. */
