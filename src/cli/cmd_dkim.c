@@ -95,7 +95,10 @@ dkim_list(struct cli_ctx *ctx, int argc, char **argv)
 		return cli_store_error("dkim list", &err);
 	if (store_dkim_list(st, a.n_pos == 1 ? name : NULL, &v, &n, &err) < 0)
 		return cli_store_error(a.n_pos == 1 ? name : "dkim list", &err);
-	if (n > 0)
+	if (n == 0)
+		printf("no DKIM keys%s%s (add them with 'lightr dkim generate DOMAIN')\n",
+		       a.n_pos == 1 ? " for " : "", a.n_pos == 1 ? name : "");
+	else
 		printf("%-30s %-28s %-8s %5s %-9s %-20s %s\n", "DOMAIN", "SELECTOR", "ALGO", "BITS",
 		       "STATE", "CREATED", "RETIRE_AT");
 	for (size_t i = 0; i < n; i++) {

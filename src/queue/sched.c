@@ -283,7 +283,7 @@ queue_batch_done(struct queue_batch *b, const struct queue_report *rep, struct e
 			} else {
 				failed[nf++] = it;
 			}
-			log_info("queue - result id=%lld rcpt=%s status=%s dsn=%s relay=%s "
+			log_debug("queue - result id=%lld rcpt=%s status=%s dsn=%s relay=%s "
 			         "attempts=%u reply=\"%s\"",
 			         (long long)j->msg.id, it->rcpt, it->status, r[i].dsn,
 			         r[i].relay ? r[i].relay : "-", it->attempts,

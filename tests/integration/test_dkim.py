@@ -107,7 +107,7 @@ def fails(r, status=1, text=None):
 def keys_table(lightr_bin, cfg, *domain):
     out = ok(run(lightr_bin, "dkim", "list", *domain, config=cfg))
     lines = out.splitlines()
-    if not lines:
+    if lines and lines[0].startswith("no DKIM keys"):
         return []
     assert lines[0].split() == ["DOMAIN", "SELECTOR", "ALGO", "BITS", "STATE", "CREATED",
                                 "RETIRE_AT"]
