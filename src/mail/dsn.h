@@ -16,6 +16,7 @@
 #ifndef LIGHTR_MAIL_DSN_H
 #define LIGHTR_MAIL_DSN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -69,5 +70,48 @@ int dsn_build(const struct dsn_report *r, struct buf *out);
 
 /* "failed", "delayed", "delivered". */
 const char *dsn_action_name(enum dsn_action a);
+
+
+/* ---- parsing reports that come back (issue 7, dsn_parse.c) ----
+ * A message arriving for a bounce+<token>@ address: an RFC 3464 delivery status notification
+ * (multipart/report; report-type=delivery-status: per-recipient Final-Recipient,
+ * Original-Recipient, Action, Status, Diagnostic-Code, Remote-MTA), an RFC 5965 ARF feedback
+ * report (multipart/report; report-type=feedback-report: Feedback-Type, Original-Rcpt-To,
+ * and the returned message's header), or, best effort, a non-standard bounce in plain text
+ * (common MTA phrasings: "550 5.1.1 <user@example.com>: ... User unknown", "... does not
+ * exist", qmail's "<addr>:" paragraphs; an enhanced status code or SMTP reply code found near
+ * an address). Pure: no I/O; thread-safe; never fails on malformed input (it finds less).
+ * Limits: DSN_PARSE_MAX_RCPTS recipients, DSN_PARSE_MAX_PARTS MIME parts looked at, fields
+ * of at most 998 bytes are read (longer ones are cut). */
+#define DSN_PARSE_MAX_RCPTS 100
+#define DSN_PARSE_MAX_PARTS 64
+
+enum dsn_parse_kind {
+	DSN_PARSE_NONE,      /* nothing recognisable */
+	DSN_PARSE_DSN,       /* RFC 3464 */
+	DSN_PARSE_ARF,       /* RFC 5965 feedback report */
+	DSN_PARSE_HEURISTIC, /* plain-text bounce, best effort */
+};
+struct dsn_parsed_rcpt {
+	char address[256];    /* Final-Recipient (or Original-Rcpt-To for ARF), without "rfc822;" */
+	char orig_address[256]; /* Original-Recipient without the type, "" when absent */
+	char action[16];      /* "failed", "delayed", "delivered", "relayed", "expanded" or "" */
+	char status[16];      /* "5.1.1" or "" */
+	char diagnostic[512]; /* Diagnostic-Code text after "smtp;" (unfolded), or "" */
+	char remote_mta[256]; /* or "" */
+};
+struct dsn_parsed {
+	enum dsn_parse_kind kind;
+	char reporting_mta[256];
+	char feedback_type[32]; /* ARF: "abuse", "fraud", ...; "" otherwise */
+	char original_message_id[256]; /* Message-ID of the returned message/headers, or "" */
+	struct dsn_parsed_rcpt rcpts[DSN_PARSE_MAX_RCPTS];
+	size_t n_rcpts;
+};
+/* Parses msg (the whole message as received, CRLF or LF) into *out. */
+void dsn_parse(const unsigned char *msg, size_t len, struct dsn_parsed *out);
+/* Hard or soft? A permanent failure: status class 5, else an SMTP code 5xx in the diagnostic
+ * (550/551/553 unknown-user classes included). */
+bool dsn_parsed_is_hard(const struct dsn_parsed_rcpt *r);
 
 #endif

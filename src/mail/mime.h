@@ -81,4 +81,27 @@ bool mime_search_contains(struct slice haystack, struct slice needle);
  * (may be NULL) tells whether a "Re:"/"Fwd:"-like prefix or "[fwd]" was removed. */
 void mime_base_subject(struct slice subject_utf8, struct buf *out, bool *is_reply_r);
 
+
+/* ---- a summary for message.received events (issue 7, mime_summary.c) ----
+ * From, To, Cc (decoded display forms), Subject (RFC 2047 decoded, UTF-8), Date and
+ * Message-ID as in the header; the first text/plain and text/html bodies decoded to UTF-8 (at
+ * most body_max bytes each, cut on a character boundary, *_truncated set); the attachments'
+ * metadata (filename decoded, content type, size of the decoded content, Content-ID). Uses
+ * GMime; never fails on malformed input. At most MIME_SUMMARY_MAX_ATTACHMENTS are listed. */
+#define MIME_SUMMARY_MAX_ATTACHMENTS 100
+struct mime_summary_att {
+	char *filename, *content_type, *content_id; /* NULL when absent */
+	uint64_t size;
+};
+struct mime_summary {
+	char *from, *to, *cc, *subject, *date, *message_id; /* NULL when absent */
+	char *text, *html;                                  /* NULL when absent */
+	bool text_truncated, html_truncated;
+	struct mime_summary_att *att;
+	size_t n_att;
+};
+int mime_summary_build(const unsigned char *msg, size_t len, size_t body_max,
+                       struct mime_summary *s_r);
+void mime_summary_deinit(struct mime_summary *s);
+
 #endif

@@ -294,6 +294,77 @@ static const struct migration migrations[] = {
      "CREATE INDEX events_queue ON events(queue_msg_id) WHERE queue_msg_id IS NOT "
      "NULL;"
      "CREATE INDEX events_created ON events(created);"},
+    /* Events for everyone (issue 7): each event names its domain and the public id of its
+     * message (api_messages.public_id for sent mail, one per inbound delivery for
+     * message.received). webhooks: an endpoint with its signing secret, the event types it
+     * wants ("" = all; else ",type,type," for instr()) and an optional domain scope.
+     * webhook_deliveries: one row per (webhook, event), created in the transaction that
+     * inserts the event, so no event is lost; webhook_attempts: every POST made for it.
+     * suppressions: per domain (the sending domain), address folded (lower-case, +tag
+     * removed). bounce_counts: consecutive soft bounces per (domain, address). track_links:
+     * the URLs of a tracked message by index (a click token may only lead there). secrets:
+     * server-side keys (the tracking HMAC key). domains.track_*: tracking defaults. */
+    {7, "events for all mail, webhooks, suppressions, tracking",
+     "ALTER TABLE events ADD COLUMN domain TEXT COLLATE NOCASE;"
+     "ALTER TABLE events ADD COLUMN message TEXT;"
+     "CREATE INDEX events_domain ON events(domain, id);"
+     "CREATE INDEX events_message ON events(message) WHERE message IS NOT NULL;"
+     "ALTER TABLE domains ADD COLUMN track_opens INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE domains ADD COLUMN track_clicks INTEGER NOT NULL DEFAULT 0;"
+     "CREATE TABLE webhooks ("
+     "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+     "  url TEXT NOT NULL,"
+     "  secret TEXT NOT NULL,"
+     "  types TEXT NOT NULL DEFAULT '',"
+     "  domain_id INTEGER REFERENCES domains(id) ON DELETE CASCADE," /* NULL = all domains */
+     "  created INTEGER NOT NULL"
+     ");"
+     "CREATE TABLE webhook_deliveries ("
+     "  id INTEGER PRIMARY KEY,"
+     "  webhook_id INTEGER NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,"
+     "  event_id INTEGER NOT NULL,"
+     "  status TEXT NOT NULL DEFAULT 'pending'," /* pending, sending, delivered, failed */
+     "  attempts INTEGER NOT NULL DEFAULT 0,"
+     "  next_attempt INTEGER NOT NULL,"
+     "  created INTEGER NOT NULL,"
+     "  UNIQUE (webhook_id, event_id)"
+     ");"
+     "CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_attempt)"
+     "  WHERE status IN ('pending', 'sending');"
+     "CREATE TABLE webhook_attempts ("
+     "  id INTEGER PRIMARY KEY,"
+     "  delivery_id INTEGER NOT NULL REFERENCES webhook_deliveries(id) ON DELETE CASCADE,"
+     "  at INTEGER NOT NULL,"
+     "  status_code INTEGER NOT NULL DEFAULT 0," /* HTTP status, 0 = none */
+     "  error TEXT,"
+     "  duration_ms INTEGER NOT NULL DEFAULT 0"
+     ");"
+     "CREATE INDEX webhook_attempts_delivery ON webhook_attempts(delivery_id);"
+     "CREATE TABLE suppressions ("
+     "  id INTEGER PRIMARY KEY,"
+     "  domain_id INTEGER NOT NULL REFERENCES domains(id) ON DELETE CASCADE,"
+     "  address TEXT NOT NULL COLLATE NOCASE,"
+     "  reason TEXT NOT NULL," /* hard_bounce, soft_bounces, complaint, manual */
+     "  source TEXT NOT NULL DEFAULT ''," /* the reply, DSN, or who added it */
+     "  created INTEGER NOT NULL,"
+     "  UNIQUE (domain_id, address)"
+     ");"
+     "CREATE TABLE bounce_counts ("
+     "  domain_id INTEGER NOT NULL REFERENCES domains(id) ON DELETE CASCADE,"
+     "  address TEXT NOT NULL COLLATE NOCASE,"
+     "  soft INTEGER NOT NULL DEFAULT 0,"
+     "  PRIMARY KEY (domain_id, address)"
+     ") WITHOUT ROWID;"
+     "CREATE TABLE track_links ("
+     "  message TEXT NOT NULL,"
+     "  idx INTEGER NOT NULL,"
+     "  url TEXT NOT NULL,"
+     "  PRIMARY KEY (message, idx)"
+     ") WITHOUT ROWID;"
+     "CREATE TABLE secrets ("
+     "  name TEXT PRIMARY KEY,"
+     "  value BLOB NOT NULL"
+     ") WITHOUT ROWID;"},
 };
 
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])

@@ -136,6 +136,12 @@ test_migration_upgrade(void)
 	sqlite3 *db;
 	CHECK_INT(sqlite3_open(dbpath, &db), SQLITE_OK);
 	CHECK_INT(sqlite3_exec(db,
+	                       "DROP TABLE secrets; DROP TABLE track_links;"
+	                       "DROP TABLE bounce_counts; DROP TABLE suppressions;"
+	                       "DROP TABLE webhook_attempts; DROP TABLE webhook_deliveries;"
+	                       "DROP TABLE webhooks;"
+	                       "ALTER TABLE domains DROP COLUMN track_opens;"
+	                       "ALTER TABLE domains DROP COLUMN track_clicks;"
 	                       "DROP TABLE events; DROP TABLE api_idempotency;"
 	                       "DROP TABLE api_message_rcpts; DROP TABLE api_messages;"
 	                       "DROP TABLE templates; DROP TABLE api_keys;"
