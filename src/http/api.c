@@ -282,6 +282,22 @@ http_reply(struct http_ctx *c, unsigned status, json_t *obj)
 }
 
 void
+http_reply_raw(struct http_ctx *c, unsigned status, const char *content_type, const void *data,
+               size_t len, const char *location)
+{
+	c->answered = true;
+	c->resp->status = status;
+	c->resp->content_type = content_type;
+	buf_reset(&c->resp->body);
+	if (len > 0 && buf_append(&c->resp->body, data, len) < 0) {
+		http_error(c, 500, "internal", NULL, "answer too large");
+		return;
+	}
+	if (location)
+		(void)snprintf(c->resp->location, sizeof c->resp->location, "%s", location);
+}
+
+void
 http_api_error(struct http_response *resp, unsigned status, const char *code, const char *message,
                const char *field)
 {

@@ -37,6 +37,7 @@ struct http_request {
 	const char *authorization; /* header values or NULL */
 	const char *content_type;
 	const char *idempotency_key;
+	const char *user_agent; /* or NULL */
 	const unsigned char *body;
 	size_t body_len;
 	const char *client; /* peer address for logs */
@@ -47,7 +48,7 @@ struct http_response {
 	const char *content_type; /* static string */
 	struct buf body;          /* caller-initialised (buf_init) and freed */
 	char retry_after[16];     /* "" or seconds, for 429 */
-	char location[256];       /* "" or a Location for 201 */
+	char location[4096];      /* "" or a Location (201, 302) */
 	bool replayed;            /* an idempotent replay: "Idempotent-Replayed: true" */
 };
 
@@ -87,6 +88,8 @@ struct http_hooks {
 	                     const char *selector, char *selector_r, struct err *err);
 	/* New Ed25519 + RSA-2048 keys sign; old ones stay published keep_days. */
 	int (*dkim_rotate)(void *ctx, const char *domain, unsigned keep_days, struct err *err);
+	/* Events were added (tracking): the webhook sender may have work. May be NULL. */
+	void (*events_added)(void *ctx);
 	/* The records of `lightr domain dns` (heap; free with http_dns_records_free). */
 	int (*domain_dns)(void *ctx, const char *domain, struct http_dns_record **v_r, size_t *n_r,
 	                  struct err *err);
@@ -100,6 +103,8 @@ struct http_limits {
 	size_t body_max; /* HTTP_BODY_MAX_DEFAULT */
 	size_t send_max; /* HTTP_SEND_MAX_DEFAULT */
 	char subaddress_sep;
+	bool webhooks_allow_private; /* webhooks.allow_private_addresses */
+	const char *tracking_base;   /* tracking.base_url ("" or NULL: tracking off) */
 };
 
 struct http_api;

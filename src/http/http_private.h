@@ -79,6 +79,10 @@ size_t http_route_count(void);
 extern const char http_openapi_json[];
 
 /* ---- answering (api.c) ---- */
+/* Sends len bytes of data (copied) as content_type (a static string) with status; location
+ * (may be NULL) becomes the Location header (302). */
+void http_reply_raw(struct http_ctx *c, unsigned status, const char *content_type,
+                    const void *data, size_t len, const char *location);
 /* Sends obj (reference stolen; NULL = empty body) with status. */
 void http_reply(struct http_ctx *c, unsigned status, json_t *obj);
 /* Sends the standard error body; field may be NULL. Returns -1 for "return http_error(...)". */

@@ -269,6 +269,8 @@ http_conn_request(void *cls, struct MHD_Connection *mc, const char *url, const c
 		                                                MHD_HTTP_HEADER_CONTENT_TYPE),
 		    .idempotency_key =
 		        MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Idempotency-Key"),
+		    .user_agent = MHD_lookup_connection_value(mc, MHD_HEADER_KIND,
+		                                              MHD_HTTP_HEADER_USER_AGENT),
 		    .body = (const unsigned char *)rq->body.data,
 		    .body_len = rq->body.len,
 		    .client = peer,

@@ -130,6 +130,16 @@ static const char *const stmt_sql[STORE_STMT_COUNT] = {
         " SELECT ?2, ?3, r.rcpt, r.msg_id, (SELECT a.id FROM api_messages a"
         "  WHERE a.queue_msg_id = r.msg_id ORDER BY a.id LIMIT 1), ?4"
         " FROM queue_rcpts r WHERE r.id = ?1",
+    /* Suppressions and tracking (suppress.c, track.c): the check runs for every recipient of
+     * every send, the reset after every delivery, the link lookup for every click. The check
+     * yields one row when the domain exists, with NULLs when the address is not listed. */
+    [STMT_SUPPRESS_CHECK] = "SELECT s.id, d.name, s.address, s.reason, s.source, s.created"
+                            " FROM domains d LEFT JOIN suppressions s"
+                            " ON s.domain_id = d.id AND s.address = ?2 WHERE d.name = ?1",
+    [STMT_BOUNCE_RESET] = "DELETE FROM bounce_counts WHERE address = ?2"
+                          " AND domain_id = (SELECT id FROM domains WHERE name = ?1)",
+    [STMT_SECRET_GET] = "SELECT value FROM secrets WHERE name = ?1",
+    [STMT_TRACK_LINK] = "SELECT url FROM track_links WHERE message = ?1 AND idx = ?2",
 };
 
 sqlite3_stmt *

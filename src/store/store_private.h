@@ -80,6 +80,11 @@ enum store_stmt_id {
 	STMT_IDEM_PUT,
 	STMT_EVENT_ADD,
 	STMT_EVENT_QUEUE_RESULT,
+	/* suppressions and tracking (suppress.c, track.c) */
+	STMT_SUPPRESS_CHECK,
+	STMT_BOUNCE_RESET,
+	STMT_SECRET_GET,
+	STMT_TRACK_LINK,
 	STORE_STMT_COUNT
 };
 
