@@ -71,7 +71,6 @@ int dsn_build(const struct dsn_report *r, struct buf *out);
 /* "failed", "delayed", "delivered". */
 const char *dsn_action_name(enum dsn_action a);
 
-
 /* ---- parsing reports that come back (issue 7, dsn_parse.c) ----
  * A message arriving for a bounce+<token>@ address: an RFC 3464 delivery status notification
  * (multipart/report; report-type=delivery-status: per-recipient Final-Recipient,
@@ -93,18 +92,19 @@ enum dsn_parse_kind {
 	DSN_PARSE_HEURISTIC, /* plain-text bounce, best effort */
 };
 struct dsn_parsed_rcpt {
-	char address[256];    /* Final-Recipient (or Original-Rcpt-To for ARF), without "rfc822;" */
+	char address[256]; /* Final-Recipient (or Original-Rcpt-To for ARF), without "rfc822;" */
 	char orig_address[256]; /* Original-Recipient without the type, "" when absent */
-	char action[16];      /* "failed", "delayed", "delivered", "relayed", "expanded" or "" */
-	char status[16];      /* "5.1.1" or "" */
-	char diagnostic[512]; /* Diagnostic-Code text after "smtp;" (unfolded), or "" */
-	char remote_mta[256]; /* or "" */
+	char action[16];        /* "failed", "delayed", "delivered", "relayed", "expanded" or "" */
+	char status[16];        /* "5.1.1" or "" */
+	char diagnostic[512];   /* Diagnostic-Code text after "smtp;" (unfolded), or "" */
+	char remote_mta[256];   /* or "" */
 };
 struct dsn_parsed {
 	enum dsn_parse_kind kind;
 	char reporting_mta[256];
-	char feedback_type[32]; /* ARF: "abuse", "fraud", ...; "" otherwise */
-	char original_message_id[256]; /* Message-ID of the returned message/headers, or "" */
+	char feedback_type[32];        /* ARF: "abuse", "fraud", ...; "" otherwise */
+	char original_mail_from[256];  /* ARF: Original-Mail-From without <>, or "" */
+	char original_message_id[256]; /* Message-ID (without <>) of the returned message, or "" */
 	struct dsn_parsed_rcpt rcpts[DSN_PARSE_MAX_RCPTS];
 	size_t n_rcpts;
 };

@@ -81,7 +81,6 @@ bool mime_search_contains(struct slice haystack, struct slice needle);
  * (may be NULL) tells whether a "Re:"/"Fwd:"-like prefix or "[fwd]" was removed. */
 void mime_base_subject(struct slice subject_utf8, struct buf *out, bool *is_reply_r);
 
-
 /* ---- a summary for message.received events (issue 7, mime_summary.c) ----
  * From, To, Cc (decoded display forms), Subject (RFC 2047 decoded, UTF-8), Date and
  * Message-ID as in the header; the first text/plain and text/html bodies decoded to UTF-8 (at

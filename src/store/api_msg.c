@@ -4,7 +4,9 @@
  * Events are the one source of truth for what happened to mail (DESIGN.md §8): store_deliver
  * writes message.queued / message.delivered, store_queue_record the results of attempts. The
  * write statements are cached on the writer's connection (stmt.c). Event details are JSON
- * objects built with jansson, so every string in them is escaped. */
+ * objects built with jansson, so every string in them is escaped. Each event takes its domain
+ * and message id from its API message record and is fanned out to the webhooks (event.c) in
+ * the same transaction. */
 #include "store_private.h"
 
 #include <jansson.h>
@@ -152,7 +154,7 @@ store_tx_event_add(struct store_tx *tx, int64_t now, const char *type, const cha
 	sqlite3_bind_int64(stmt, 4, queue_msg_id);
 	sqlite3_bind_int64(stmt, 5, api_msg_id);
 	sqlite3_bind_text(stmt, 6, detail ? detail : "{}", -1, SQLITE_STATIC);
-	return store_stmt_done(store_tx_db(tx), stmt, err, "event-add");
+	return store_tx_event_insert(tx, stmt, now, "event-add", err);
 }
 
 /* Sets key to s when s is not NULL (json_string refuses invalid UTF-8: the bytes are then kept
@@ -207,7 +209,7 @@ store_tx_event_queue_result(struct store_tx *tx, int64_t now, const struct store
 		sqlite3_bind_int64(stmt, 2, now);
 		sqlite3_bind_text(stmt, 3, types[r->outcome], -1, SQLITE_STATIC);
 		sqlite3_bind_text(stmt, 4, detail, -1, SQLITE_STATIC);
-		ret = store_stmt_done(store_tx_db(tx), stmt, err, "event-queue-result");
+		ret = store_tx_event_insert(tx, stmt, now, "event-queue-result", err);
 	}
 	free(detail);
 	return ret;

@@ -123,12 +123,32 @@ deliver_queue(struct store_tx *tx, struct deliver_args *a, struct err *err)
 	return 0;
 }
 
+/* message.received for account's copy: the account's domain, the delivery's public id. */
+static int
+deliver_event_received(struct store_tx *tx, int64_t now, const struct store_delivery *d,
+                       const char *account, struct err *err)
+{
+	sqlite3_stmt *stmt = store_tx_stmt(tx, STMT_EVENT_NEW, err);
+	if (stmt == NULL)
+		return -1;
+	const char *at = strrchr(account, '@');
+	sqlite3_bind_int64(stmt, 1, now);
+	sqlite3_bind_text(stmt, 2, "message.received", -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 3, account, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 4, at ? at + 1 : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 5, d->received_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 6, d->received_detail, -1, SQLITE_STATIC);
+	return store_tx_event_insert(tx, stmt, now, "event-received", err);
+}
+
 static int
 deliver_fn(struct store_tx *tx, void *arg, struct err *err)
 {
 	struct deliver_args *a = arg;
 	const struct store_delivery *d = a->d;
-	if (store_tx_blob_put(tx, a->sha, d->body, d->body_len, err) < 0)
+	/* (a record alone: every recipient was suppressed; no body is kept) */
+	if (d->n_local + d->n_remote > 0 &&
+	    store_tx_blob_put(tx, a->sha, d->body, d->body_len, err) < 0)
 		return -1;
 	for (size_t i = 0; i < d->n_local; i++)
 		if (deliver_local(tx, a, &d->local[i], &a->mailboxes[i], err) < 0)
@@ -138,10 +158,24 @@ deliver_fn(struct store_tx *tx, void *arg, struct err *err)
 	int64_t api_id = 0;
 	if (d->api != NULL && store_tx_api_send(tx, d->api, a->queue_id, &api_id, err) < 0)
 		return -1;
-	/* The events of acceptance, for all mail (DESIGN.md §8). */
-	for (size_t i = 0; i < d->n_local; i++)
-		if (store_tx_event_add(tx, a->now, "message.delivered", d->local[i].account, 0,
-		                       api_id, "{\"mailbox\":\"INBOX\"}", err) < 0)
+	/* The events of acceptance, for all mail (DESIGN.md §8): inbound mail is
+	 * message.received in the recipient's domain, sent mail message.delivered. */
+	for (size_t i = 0; i < d->n_local; i++) {
+		const char *acct = d->local[i].account;
+		if (d->received_detail != NULL) {
+			if (deliver_event_received(tx, a->now, d, acct, err) < 0)
+				return -1;
+		} else if (store_tx_event_add(tx, a->now, "message.delivered", acct, 0, api_id,
+		                              "{\"mailbox\":\"INBOX\"}", err) < 0) {
+			return -1;
+		}
+	}
+	for (size_t i = 0; d->api != NULL && i < d->api->n_rcpts; i++)
+		if (d->api->rcpts[i].status != NULL &&
+		    strcmp(d->api->rcpts[i].status, "suppressed") == 0 &&
+		    store_tx_event_add(tx, a->now, "message.suppressed", d->api->rcpts[i].address,
+		                       0, api_id, "{\"reason\":\"on the suppression list\"}",
+		                       err) < 0)
 			return -1;
 	for (size_t i = 0; i < d->n_remote; i++)
 		if (store_tx_event_add(tx, a->now, "message.queued", d->remote[i].address,
@@ -154,7 +188,7 @@ deliver_fn(struct store_tx *tx, void *arg, struct err *err)
 static int
 deliver_check(const struct store_delivery *d, struct err *err)
 {
-	if (d == NULL || d->n_local + d->n_remote == 0)
+	if (d == NULL || (d->n_local + d->n_remote == 0 && d->api == NULL))
 		return err_set(err, STORE_EINVAL, "delivery without recipients");
 	if (d->body == NULL && d->body_len > 0)
 		return err_set(err, STORE_EINVAL, "body missing");

@@ -344,7 +344,7 @@ static const struct migration migrations[] = {
      "  id INTEGER PRIMARY KEY,"
      "  domain_id INTEGER NOT NULL REFERENCES domains(id) ON DELETE CASCADE,"
      "  address TEXT NOT NULL COLLATE NOCASE,"
-     "  reason TEXT NOT NULL," /* hard_bounce, soft_bounces, complaint, manual */
+     "  reason TEXT NOT NULL,"            /* hard_bounce, soft_bounces, complaint, manual */
      "  source TEXT NOT NULL DEFAULT ''," /* the reply, DSN, or who added it */
      "  created INTEGER NOT NULL,"
      "  UNIQUE (domain_id, address)"

@@ -557,8 +557,11 @@ record_fn(struct store_tx *tx, void *arg, struct err *err)
 		ret = store_db_step_done(db, stmt, err, "queue-record");
 		sqlite3_clear_bindings(stmt);
 		/* One event per result actually recorded (a skipped row changed nothing). */
-		if (ret == 0 && sqlite3_changes(db) > 0)
+		if (ret == 0 && sqlite3_changes(db) > 0) {
 			ret = store_tx_event_queue_result(tx, a->now, r, err);
+			if (ret == 0)
+				ret = store_tx_bounce_rules(tx, r, a->now, err);
+		}
 	}
 	sqlite3_finalize(stmt);
 	return ret;

@@ -122,14 +122,19 @@ static const char *const stmt_sql[STORE_STMT_COUNT] = {
                        " WHERE apikey_id = ?1 AND key = ?2",
     [STMT_IDEM_PUT] = "INSERT OR REPLACE INTO api_idempotency (apikey_id, key, api_msg_id,"
                       " response, created) VALUES (?1, ?2, ?3, ?4, ?5)",
-    [STMT_EVENT_ADD] = "INSERT INTO events (created, type, recipient, queue_msg_id, api_msg_id,"
-                       " detail) VALUES (?1, ?2, ?3, nullif(?4, 0), nullif(?5, 0), ?6)",
+    /* domain and message are those of the API message record (NULL without one). */
+    [STMT_EVENT_ADD] =
+        "INSERT INTO events (created, type, recipient, queue_msg_id, api_msg_id, detail, domain,"
+        " message) VALUES (?1, ?2, ?3, nullif(?4, 0), nullif(?5, 0), ?6,"
+        " (SELECT domain FROM api_messages WHERE id = ?5),"
+        " (SELECT public_id FROM api_messages WHERE id = ?5)) RETURNING id",
     /* The recipient and messages come from the queue row just updated. */
     [STMT_EVENT_QUEUE_RESULT] =
-        "INSERT INTO events (created, type, recipient, queue_msg_id, api_msg_id, detail)"
-        " SELECT ?2, ?3, r.rcpt, r.msg_id, (SELECT a.id FROM api_messages a"
-        "  WHERE a.queue_msg_id = r.msg_id ORDER BY a.id LIMIT 1), ?4"
-        " FROM queue_rcpts r WHERE r.id = ?1",
+        "INSERT INTO events (created, type, recipient, queue_msg_id, api_msg_id, detail, domain,"
+        " message) SELECT ?2, ?3, r.rcpt, r.msg_id, a.id, ?4, a.domain, a.public_id"
+        " FROM queue_rcpts r LEFT JOIN api_messages a ON a.id = (SELECT x.id"
+        "  FROM api_messages x WHERE x.queue_msg_id = r.msg_id ORDER BY x.id LIMIT 1)"
+        " WHERE r.id = ?1 RETURNING id",
     /* Suppressions and tracking (suppress.c, track.c): the check runs for every recipient of
      * every send, the reset after every delivery, the link lookup for every click. The check
      * yields one row when the domain exists, with NULLs when the address is not listed. */
@@ -140,6 +145,48 @@ static const char *const stmt_sql[STORE_STMT_COUNT] = {
                           " AND domain_id = (SELECT id FROM domains WHERE name = ?1)",
     [STMT_SECRET_GET] = "SELECT value FROM secrets WHERE name = ?1",
     [STMT_TRACK_LINK] = "SELECT url FROM track_links WHERE message = ?1 AND idx = ?2",
+    /* Events and webhooks (event.c, webhook.c): the fan-out runs after every event insert. */
+    [STMT_EVENT_NEW] =
+        "INSERT INTO events (created, type, recipient, api_msg_id, detail, domain, message)"
+        " VALUES (?1, ?2, ?3, (SELECT id FROM api_messages WHERE public_id = ?5), ?6,"
+        " lower(?4), ?5) RETURNING id",
+    [STMT_WEBHOOK_FANOUT] =
+        "INSERT INTO webhook_deliveries (webhook_id, event_id, next_attempt, created)"
+        " SELECT w.id, e.id, ?2, ?2 FROM events e JOIN webhooks w"
+        " ON (w.domain_id IS NULL OR w.domain_id = (SELECT d.id FROM domains d"
+        "  WHERE d.name = e.domain))"
+        " AND (w.types = '' OR instr(w.types, ',' || e.type || ',') > 0)"
+        " WHERE e.id = ?1",
+    /* The status terms repeat the partial index's WHERE so that it is used. */
+    [STMT_WEBHOOK_CLAIM] =
+        "UPDATE webhook_deliveries SET status = 'sending' WHERE id IN (SELECT id"
+        " FROM webhook_deliveries WHERE status IN ('pending', 'sending') AND status = 'pending'"
+        " AND next_attempt <= ?1 ORDER BY next_attempt, id LIMIT ?2) RETURNING id",
+    [STMT_WEBHOOK_JOB] = "SELECT wd.webhook_id, wd.attempts, w.url, w.secret, wd.event_id,"
+                         " " STORE_EVENT_ROW_COLS " FROM webhook_deliveries wd"
+                         " JOIN webhooks w ON w.id = wd.webhook_id"
+                         " LEFT JOIN events e ON e.id = wd.event_id"
+                         " LEFT JOIN api_messages a ON a.id = e.api_msg_id WHERE wd.id = ?1",
+    [STMT_WEBHOOK_FAIL] = "UPDATE webhook_deliveries SET status = 'failed' WHERE id = ?1",
+    [STMT_WEBHOOK_UPDATE] = "UPDATE webhook_deliveries SET status = ?2, attempts = attempts + 1,"
+                            " next_attempt = coalesce(?3, next_attempt) WHERE id = ?1",
+    [STMT_WEBHOOK_ATTEMPT] = "INSERT INTO webhook_attempts (delivery_id, at, status_code, error,"
+                             " duration_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+    /* Automatic suppression (bounce_rules.c): the sending domain of a queue row. */
+    [STMT_BOUNCE_CTX] =
+        "SELECT d.id, q.rcpt FROM queue_rcpts q JOIN queue_messages m ON m.id = q.msg_id"
+        " JOIN domains d ON d.name = lower(coalesce((SELECT a.domain FROM api_messages a"
+        "  WHERE a.queue_msg_id = m.id LIMIT 1),"
+        "  substr(m.mail_from, instr(m.mail_from, '@') + 1))) WHERE q.id = ?1",
+    [STMT_BOUNCE_CLEAR] = "DELETE FROM bounce_counts WHERE domain_id = ?1 AND address = ?2",
+    [STMT_BOUNCE_SOFT_INC] =
+        "INSERT INTO bounce_counts (domain_id, address, soft) VALUES (?1, ?2, 1)"
+        " ON CONFLICT (domain_id, address) DO UPDATE SET soft = soft + 1"
+        " RETURNING soft",
+    [STMT_BOUNCE_SUPPRESS] =
+        "INSERT INTO suppressions (domain_id, address, reason, source, created)"
+        " VALUES (?1, ?2, ?3, substr(?4, 1, 1000), ?5)"
+        " ON CONFLICT (domain_id, address) DO NOTHING",
 };
 
 sqlite3_stmt *

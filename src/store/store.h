@@ -226,8 +226,13 @@ struct store_delivery {
 	 * ("bounce+<token>@domain"), its token (unique), and who gets DSNs. Each may be NULL. */
 	const char *return_path, *bounce_token, *dsn_to;
 	/* A REST API send: recorded (with its events and idempotency key) in the same transaction;
-	 * NULL otherwise. EEXIST when its idempotency key is already stored for that API key. */
+	 * NULL otherwise. EEXIST when its idempotency key is already stored for that API key.
+	 * With api, a delivery may have no recipient at all (every one was suppressed): only the
+	 * record and its message.suppressed events are stored. */
 	const struct store_api_send *api;
+	/* Inbound mail (issue 7): each local copy gets a message.received event in the
+	 * account's domain with this JSON detail and public id; NULL: message.delivered. */
+	const char *received_detail, *received_id;
 };
 /* Durable on 0; *queue_id_r (may be NULL) gets the queue message id, or 0 when n_remote == 0.
  * ENOTFOUND when an account vanished meanwhile (nothing is stored then). EINVAL without any
@@ -764,8 +769,8 @@ struct store_webhook_job {
 	int64_t delivery_id;
 	int64_t webhook_id;
 	char *url, *secret;
-	uint32_t attempts;   /* attempts made before this one */
-	int64_t event_id;    /* the event, for the body */
+	uint32_t attempts; /* attempts made before this one */
+	int64_t event_id;  /* the event, for the body */
 	struct store_event_row event;
 };
 /* Claims up to max due deliveries (status pending, next_attempt <= now) by marking them
@@ -806,9 +811,8 @@ struct store_webhook_delivery {
 	struct store_webhook_attempt *tries;
 	size_t n_tries;
 };
-int store_webhook_deliveries(struct store *st, int64_t webhook_id, int64_t before_id,
-                             size_t limit, struct store_webhook_delivery **v_r, size_t *n_r,
-                             struct err *err);
+int store_webhook_deliveries(struct store *st, int64_t webhook_id, int64_t before_id, size_t limit,
+                             struct store_webhook_delivery **v_r, size_t *n_r, struct err *err);
 void store_webhook_deliveries_free(struct store_webhook_delivery **vp, size_t n);
 
 /* Suppression list, per sending domain. Addresses are folded before use: lower-cased, and with
@@ -845,11 +849,10 @@ int store_bounce_reset(struct store *st, const char *domain, const char *address
 
 /* Tracking. */
 /* The named server secret (n bytes); created with random bytes on first use. */
-int store_secret(struct store *st, const char *name, unsigned char *out, size_t n,
-                 struct err *err);
+int store_secret(struct store *st, const char *name, unsigned char *out, size_t n, struct err *err);
 /* Stores the links of a tracked message (index i = urls[i]) in one write. */
-int store_track_links_add(struct store *st, const char *message, const char *const *urls,
-                          size_t n, struct err *err);
+int store_track_links_add(struct store *st, const char *message, const char *const *urls, size_t n,
+                          struct err *err);
 /* The URL of link idx of message (heap); ENOTFOUND. */
 int store_track_link(struct store *st, const char *message, uint32_t idx, char **url_r,
                      struct err *err);
@@ -860,6 +863,10 @@ int store_domain_set_tracking(struct store *st, const char *domain, bool opens, 
                               struct err *err);
 /* The API message record (domain, tags, metadata, recipients) by public id, for tracking and
  * bounce events: store_api_message_get does that. The recipient of index i is rcpts[i]. */
+/* The public id and domain of the message record linked to queue message queue_msg_id
+ * (msg_lookup.c); ENOTFOUND when there is none. */
+int store_api_message_by_queue(struct store *st, int64_t queue_msg_id, char *public_id,
+                               size_t public_id_n, char *domain, size_t domain_n, struct err *err);
 
 /* ---- maintenance ---- */
 /* Consistent online copy of the database to dest_path (SQLite backup API) while writers run;

@@ -85,6 +85,18 @@ enum store_stmt_id {
 	STMT_BOUNCE_RESET,
 	STMT_SECRET_GET,
 	STMT_TRACK_LINK,
+	/* events and webhooks (event.c, webhook.c) */
+	STMT_EVENT_NEW,
+	STMT_WEBHOOK_FANOUT,
+	STMT_WEBHOOK_CLAIM,
+	STMT_WEBHOOK_JOB,
+	STMT_WEBHOOK_FAIL,
+	STMT_WEBHOOK_UPDATE,
+	STMT_WEBHOOK_ATTEMPT,
+	STMT_BOUNCE_CTX,
+	STMT_BOUNCE_CLEAR,
+	STMT_BOUNCE_SOFT_INC,
+	STMT_BOUNCE_SUPPRESS,
 	STORE_STMT_COUNT
 };
 
@@ -270,6 +282,31 @@ int store_tx_event_add(struct store_tx *tx, int64_t now, const char *type, const
  * carries reply, relay, dsn (as known) and next_attempt for deferrals. */
 int store_tx_event_queue_result(struct store_tx *tx, int64_t now,
                                 const struct store_queue_result *r, struct err *err);
+
+/* ---- bounce_rules.c ---- */
+/* Inside tx, after result r was recorded: automatic suppression (hard bounce, soft bounces in a
+ * row) or the reset of the soft count on delivery. */
+int store_tx_bounce_rules(struct store_tx *tx, const struct store_queue_result *r, int64_t now,
+                          struct err *err);
+
+/* ---- event.c (events for all mail, webhook fan-out) ---- */
+#define STORE_EVENT_TYPE_MAX 64 /* "message.delivered", ... */
+/* An event type: 1..STORE_EVENT_TYPE_MAX of [a-z0-9._-]. */
+bool store_event_type_ok(const char *type);
+/* Inside tx, right after inserting event event_id: one pending webhook_deliveries row, due at
+ * now, for every webhook that wants it (its types are "" or name the event's type, its domain
+ * is NULL or the event's). Every event insertion calls it, in the same transaction. */
+int store_tx_event_fanout(struct store_tx *tx, int64_t event_id, int64_t now, struct err *err);
+/* Steps stmt, a cached event INSERT ... RETURNING id (no row: nothing was inserted), releases
+ * it and calls store_tx_event_fanout for the new event. op names it in errors. */
+int store_tx_event_insert(struct store_tx *tx, sqlite3_stmt *stmt, int64_t now, const char *op,
+                          struct err *err);
+/* The columns of a listed event (struct store_event_row), events e LEFT JOIN api_messages a. */
+#define STORE_EVENT_ROW_COLS                                                                       \
+	"e.id, e.created, e.type, e.recipient, e.detail, e.domain, e.message, a.tags, a.metadata"
+/* Fills r from the STORE_EVENT_ROW_COLS starting at column col. */
+void store_event_row_load(sqlite3_stmt *stmt, int col, struct store_event_row *r);
+void store_event_row_deinit(struct store_event_row *r);
 
 /* ---- names.c ---- */
 /* Validates a domain name (LDH labels, "_" tolerated, 1..63 per label, <= 253) and writes it
