@@ -32,13 +32,13 @@
 
 struct events_webhook_config {
 	struct store *st;
-	bool allow_private;       /* webhooks.allow_private_addresses */
-	unsigned timeout_s;       /* per attempt; 10 */
-	unsigned workers;         /* parallel deliveries; 4 */
-	const uint32_t *retry;    /* seconds; NULL = the default schedule above */
+	bool allow_private;    /* webhooks.allow_private_addresses */
+	unsigned timeout_s;    /* per attempt; 10 */
+	unsigned workers;      /* parallel deliveries; 4 */
+	const uint32_t *retry; /* seconds; NULL = the default schedule above */
 	size_t n_retry;
-	int64_t (*clock)(void);   /* unix seconds; NULL = time() (tests move it) */
-	const char *user_agent;   /* "Lightr/<version>" */
+	int64_t (*clock)(void); /* unix seconds; NULL = time() (tests move it) */
+	const char *user_agent; /* "Lightr/<version>" */
 };
 struct events_webhooks;
 /* Starts the sender: resets 'sending' deliveries left by a crash (store_webhook_recover), then
@@ -68,7 +68,8 @@ int events_url_check(const char *url, bool allow_private, char *addr_r, unsigned
 #define TRACK_KEY_LEN   32
 #define TRACK_TOKEN_MAX 256
 #define TRACK_LINK_OPEN UINT32_MAX
-#define TRACK_LINKS_MAX 500 /* links rewritten per message; further ones are left alone */
+#define TRACK_RCPT_ALL  UINT32_MAX /* the message's recipients together (several share a copy) */
+#define TRACK_LINKS_MAX 500        /* links rewritten per message; further ones are left alone */
 
 int track_token(const unsigned char key[TRACK_KEY_LEN], const char *message, uint32_t rcpt,
                 uint32_t link, char out[TRACK_TOKEN_MAX]);
