@@ -41,7 +41,7 @@ fz_submit(void *ctx, const struct http_submit *s, int64_t *queue_id_r, struct er
 {
 	(void)ctx;
 	(void)err;
-	ASSERT(s->n_rcpts >= 1 && s->from && strchr(s->from, '@') && s->api);
+	ASSERT(s->from && strchr(s->from, '@') && s->api);
 	ASSERT(s->api->response && s->api->public_id);
 	for (size_t i = 0; i + 1 < s->len; i++) /* CRLF lines only */
 		ASSERT(s->msg[i] != '\n' || (i > 0 && s->msg[i - 1] == '\r'));

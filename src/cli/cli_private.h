@@ -89,6 +89,8 @@ int cmd_dkim(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_send(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_queue(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_apikey(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_webhook(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_suppression(struct cli_ctx *ctx, int argc, char **argv);
 
 /* Creates the default DKIM keys of a new domain (cmd_dkim.c): one Ed25519 and one RSA-2048
  * active key with selectors <algo>-<YYYYMMDD>. Returns 0, or -1 with err set. */

@@ -21,6 +21,8 @@ static const struct cli_sub commands[] = {
     {"send", cmd_send, "send a message from standard input (as submission does)"},
     {"queue", cmd_queue, "list, show, retry, hold, release or drop queued mail"},
     {"apikey", cmd_apikey, "create, list or revoke REST API keys"},
+    {"webhook", cmd_webhook, "add, list or remove webhooks"},
+    {"suppression", cmd_suppression, "add, list or remove suppressed addresses"},
     {"backup", cmd_backup, "write a consistent copy of the database"},
     {"version", cmd_version, "print the version"},
     {NULL, NULL, NULL},

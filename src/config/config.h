@@ -102,6 +102,18 @@ struct config {
 	struct {
 		char *forwarders; /* "ip,ip@port,..." recursive resolvers; NULL = system resolver */
 	} dns;
+	struct {
+		bool allow_private_addresses; /* webhook URLs on loopback/private networks (SSRF) */
+		uint64_t timeout;             /* seconds per delivery attempt */
+		uint64_t workers;             /* deliveries at once */
+	} webhooks;
+	struct {
+		char *base_url; /* "https://mail.example.com": links and pixels; NULL = off */
+	} tracking;
+	struct {
+		uint64_t retention;         /* seconds events are kept */
+		uint64_t received_body_max; /* bytes of text/HTML body in message.received */
+	} events;
 	int refs_; /* private: reference count */
 };
 

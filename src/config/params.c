@@ -134,6 +134,16 @@ check_relay(const char *s)
 }
 
 static const char *
+check_base_url(const char *s)
+{
+	size_t n = strlen(s);
+	bool scheme = strncmp(s, "https://", 8) == 0 || strncmp(s, "http://", 7) == 0;
+	if (!scheme || n > 200 || s[n - 1] == '/' || strpbrk(s, " \t\"'<>?#") != NULL)
+		return "expected http(s)://host[:port][/path] without a final '/'";
+	return NULL;
+}
+
+static const char *
 route_item(struct slice item)
 {
 	struct slice dom;
@@ -254,34 +264,47 @@ const struct param config_params[] = {
 	    false, 0, NULL, NULL},
 	/* Outbound delivery (issue 5). Retry waits after the n-th failed attempt; the last one
 	 * repeats until max_age (RFC 5321 §4.5.4.1: give up after 4-5 days). */
+	/* delivery.*: read when the queue starts; a change needs a restart (SIGHUP says so). */
 	{"delivery.retry_schedule", PARAM_STRING, OFF(delivery.retry_schedule),
-	    "1m,5m,15m,30m,1h,2h,4h,8h", 0, 0, true, 0, NULL, check_retry_schedule},
-	{"delivery.max_age", PARAM_DURATION, OFF(delivery.max_age), "5d", 3600, 30 * 86400, true, 0,
+	    "1m,5m,15m,30m,1h,2h,4h,8h", 0, 0, false, 0, NULL, check_retry_schedule},
+	{"delivery.max_age", PARAM_DURATION, OFF(delivery.max_age), "5d", 3600, 30 * 86400, false, 0,
 	    NULL, NULL},
 	{"delivery.delay_warning", PARAM_DURATION, OFF(delivery.delay_warning), "4h", 0,
-	    30 * 86400, true, 0, NULL, NULL},
+	    30 * 86400, false, 0, NULL, NULL},
 	{"delivery.workers", PARAM_UINT, OFF(delivery.workers), "8", 1, 256, false, 0, NULL, NULL},
 	{"delivery.max_per_destination", PARAM_UINT, OFF(delivery.max_per_destination), "4", 1, 100,
-	    true, 0, NULL, NULL},
-	{"delivery.helo_name", PARAM_STRING, OFF(delivery.helo_name), NULL, 0, 0, true,
+	    false, 0, NULL, NULL},
+	{"delivery.helo_name", PARAM_STRING, OFF(delivery.helo_name), NULL, 0, 0, false,
 	    PARAM_NULLABLE, NULL, check_helo},
-	{"delivery.source_address", PARAM_STRING, OFF(delivery.source_address), NULL, 0, 0, true,
+	{"delivery.source_address", PARAM_STRING, OFF(delivery.source_address), NULL, 0, 0, false,
 	    PARAM_NULLABLE, NULL, check_ip},
-	{"delivery.relay", PARAM_STRING, OFF(delivery.relay), NULL, 0, 0, true, PARAM_NULLABLE, NULL,
+	{"delivery.relay", PARAM_STRING, OFF(delivery.relay), NULL, 0, 0, false, PARAM_NULLABLE, NULL,
 	    check_relay},
-	{"delivery.relay_user", PARAM_STRING, OFF(delivery.relay_user), NULL, 0, 0, true,
+	{"delivery.relay_user", PARAM_STRING, OFF(delivery.relay_user), NULL, 0, 0, false,
 	    PARAM_NULLABLE, NULL, config_check_plain},
-	{"delivery.relay_password", PARAM_STRING, OFF(delivery.relay_password), NULL, 0, 0, true,
+	{"delivery.relay_password", PARAM_STRING, OFF(delivery.relay_password), NULL, 0, 0, false,
 	    PARAM_NULLABLE | PARAM_SECRET, NULL, config_check_plain},
-	{"delivery.relay_tls", PARAM_ENUM, OFF(delivery.relay_tls), "starttls", 0, 0, true, 0,
+	{"delivery.relay_tls", PARAM_ENUM, OFF(delivery.relay_tls), "starttls", 0, 0, false, 0,
 	    relay_tls_modes, NULL},
-	{"delivery.routes", PARAM_STRING, OFF(delivery.routes), NULL, 0, 0, true, PARAM_NULLABLE,
+	{"delivery.routes", PARAM_STRING, OFF(delivery.routes), NULL, 0, 0, false, PARAM_NULLABLE,
 	    NULL, check_routes},
 	{"delivery.connect_timeout", PARAM_DURATION, OFF(delivery.connect_timeout), "30s", 1, 600,
-	    true, 0, NULL, NULL},
-	{"delivery.mx_port", PARAM_UINT, OFF(delivery.mx_port), "25", 1, 65535, true, 0, NULL, NULL},
+	    false, 0, NULL, NULL},
+	{"delivery.mx_port", PARAM_UINT, OFF(delivery.mx_port), "25", 1, 65535, false, 0, NULL, NULL},
 	{"dns.forwarders", PARAM_STRING, OFF(dns.forwarders), NULL, 0, 0, false, PARAM_NULLABLE,
 	    NULL, check_forwarders},
+	/* Issue 7. SSRF guard: webhook receivers must resolve to public addresses unless this. */
+	{"webhooks.allow_private_addresses", PARAM_BOOL, OFF(webhooks.allow_private_addresses),
+	    "false", 0, 0, false, 0, NULL, NULL},
+	{"webhooks.timeout", PARAM_DURATION, OFF(webhooks.timeout), "10s", 1, 60, false, 0, NULL,
+	    NULL},
+	{"webhooks.workers", PARAM_UINT, OFF(webhooks.workers), "4", 1, 64, false, 0, NULL, NULL},
+	{"tracking.base_url", PARAM_STRING, OFF(tracking.base_url), NULL, 0, 0, false,
+	    PARAM_NULLABLE, NULL, check_base_url},
+	{"events.retention", PARAM_DURATION, OFF(events.retention), "30d", 3600, 3650 * 86400,
+	    true, 0, NULL, NULL},
+	{"events.received_body_max", PARAM_SIZE, OFF(events.received_body_max), "64KiB", 0,
+	    16 * MIB, true, 0, NULL, NULL},
 };
 /* clang-format on */
 const size_t config_n_params = sizeof config_params / sizeof config_params[0];

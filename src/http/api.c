@@ -42,6 +42,10 @@ static const struct {
     {http_routes_apikeys, &http_routes_apikeys_n},
     {http_routes_messages, &http_routes_messages_n},
     {http_routes_queue, &http_routes_queue_n},
+    {http_routes_events, &http_routes_events_n},
+    {http_routes_webhooks, &http_routes_webhooks_n},
+    {http_routes_suppressions, &http_routes_suppressions_n},
+    {http_routes_track, &http_routes_track_n},
 };
 
 size_t

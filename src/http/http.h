@@ -62,7 +62,8 @@ struct http_submit {
 	const char *from;         /* envelope sender (the From address); its domain is ours */
 	const unsigned char *msg; /* the composed or raw RFC 5322 message, CRLF */
 	size_t len;
-	const struct http_submit_rcpt *rcpts; /* the accepted ones only, at least one */
+	const struct http_submit_rcpt *rcpts; /* the accepted ones; none when all were suppressed
+	                                       * (only the record is stored) */
 	size_t n_rcpts;
 	const struct store_api_send *api; /* stored in the same transaction */
 	const char *request_id;           /* for logs */

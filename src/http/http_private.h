@@ -68,6 +68,10 @@ HTTP_ROUTE_TABLE(templates);
 HTTP_ROUTE_TABLE(apikeys);
 HTTP_ROUTE_TABLE(messages);
 HTTP_ROUTE_TABLE(queue);
+HTTP_ROUTE_TABLE(events);       /* issue 7: /api/v1/events */
+HTTP_ROUTE_TABLE(webhooks);     /* /api/v1/webhooks... */
+HTTP_ROUTE_TABLE(suppressions); /* /api/v1/suppressions... */
+HTTP_ROUTE_TABLE(track);        /* /t/o/{token}, /t/c/{token} (no key) */
 
 /* Frees what routes_messages.c keeps in api (http_api_free calls it). */
 void http_messages_cleanup(struct http_api *api);
@@ -81,8 +85,8 @@ extern const char http_openapi_json[];
 /* ---- answering (api.c) ---- */
 /* Sends len bytes of data (copied) as content_type (a static string) with status; location
  * (may be NULL) becomes the Location header (302). */
-void http_reply_raw(struct http_ctx *c, unsigned status, const char *content_type,
-                    const void *data, size_t len, const char *location);
+void http_reply_raw(struct http_ctx *c, unsigned status, const char *content_type, const void *data,
+                    size_t len, const char *location);
 /* Sends obj (reference stolen; NULL = empty body) with status. */
 void http_reply(struct http_ctx *c, unsigned status, json_t *obj);
 /* Sends the standard error body; field may be NULL. Returns -1 for "return http_error(...)". */

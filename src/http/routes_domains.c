@@ -31,6 +31,32 @@ domain_json(const struct store_domain *d)
 	return o;
 }
 
+/* Adds the tracking defaults of domain (issue 7) to o: "track_opens", "track_clicks". -1 after
+ * answering a store error. */
+static int
+domain_tracking_json(struct http_ctx *c, json_t *o, const char *domain)
+{
+	bool opens = false, clicks = false;
+	struct err err;
+	if (store_domain_tracking(c->st, domain, &opens, &clicks, &err) < 0)
+		return http_store_error(c, &err, "domain tracking");
+	json_object_set_new(o, "track_opens", json_boolean(opens));
+	json_object_set_new(o, "track_clicks", json_boolean(clicks));
+	return 0;
+}
+
+/* domain_json with the tracking defaults; NULL after answering an error. */
+static json_t *
+domain_json_full(struct http_ctx *c, const struct store_domain *d)
+{
+	json_t *o = domain_json(d);
+	if (domain_tracking_json(c, o, d->name) < 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
 static json_t *
 dkim_key_json(const struct store_dkim_key *k)
 {
@@ -104,9 +130,17 @@ route_list(struct http_ctx *c)
 		return;
 	}
 	json_t *a = json_array();
-	for (size_t i = 0; i < n; i++)
-		if (c->admin || strcmp(v[i].name, c->key_domain) == 0)
-			json_array_append_new(a, domain_json(&v[i]));
+	for (size_t i = 0; i < n; i++) {
+		if (!c->admin && strcmp(v[i].name, c->key_domain) != 0)
+			continue;
+		json_t *o = domain_json_full(c, &v[i]);
+		if (o == NULL) {
+			json_decref(a);
+			store_domain_list_free(&v, n);
+			return;
+		}
+		json_array_append_new(a, o);
+	}
 	store_domain_list_free(&v, n);
 	http_list_reply(c, a, "name");
 }
@@ -154,8 +188,10 @@ route_create(struct http_ctx *c)
 		http_store_error(c, &err, "domain get");
 		goto out;
 	}
-	json_t *o = domain_json(&d);
+	json_t *o = domain_json_full(c, &d);
 	store_domain_deinit(&d);
+	if (o == NULL)
+		goto out;
 	json_t *keys = dkim_keys_json(c, name);
 	if (keys == NULL) {
 		json_decref(o);
@@ -179,8 +215,56 @@ route_get(struct http_ctx *c)
 		http_store_error(c, &err, "domain get");
 		return;
 	}
-	http_reply(c, 200, domain_json(&d));
+	json_t *o = domain_json_full(c, &d);
 	store_domain_deinit(&d);
+	if (o)
+		http_reply(c, 200, o);
+}
+
+/* PATCH {"track_opens"?, "track_clicks"?}: the domain's tracking defaults (issue 7); members
+ * left out keep their value. */
+static void
+route_update(struct http_ctx *c)
+{
+	static const char *const allowed[] = {"track_opens", "track_clicks", NULL};
+	char name[ADDR_DOMAIN_MAX + 1];
+	if (domain_param(c, name) < 0)
+		return;
+	json_t *body = http_body_object(c);
+	if (body == NULL)
+		return;
+	struct store_domain d;
+	struct err err;
+	bool opens = false, clicks = false;
+	if (http_json_only(c, body, allowed) < 0)
+		goto out;
+	if (store_domain_get(c->st, name, &d, &err) < 0) {
+		http_store_error(c, &err, "domain get");
+		goto out;
+	}
+	if (store_domain_tracking(c->st, name, &opens, &clicks, &err) < 0) {
+		store_domain_deinit(&d);
+		http_store_error(c, &err, "domain tracking");
+		goto out;
+	}
+	bool has_opens = false, has_clicks = false;
+	if (http_json_bool(c, body, "track_opens", &opens, &has_opens) < 0 ||
+	    http_json_bool(c, body, "track_clicks", &clicks, &has_clicks) < 0) {
+		store_domain_deinit(&d);
+		goto out;
+	}
+	if ((has_opens || has_clicks) &&
+	    store_domain_set_tracking(c->st, name, opens, clicks, &err) < 0) {
+		store_domain_deinit(&d);
+		http_store_error(c, &err, "domain set tracking");
+		goto out;
+	}
+	json_t *o = domain_json_full(c, &d);
+	store_domain_deinit(&d);
+	if (o)
+		http_reply(c, 200, o);
+out:
+	json_decref(body);
 }
 
 static void
@@ -390,6 +474,7 @@ const struct http_route http_routes_domains[] = {
     {"GET", "/api/v1/domains", route_list, 0},
     {"POST", "/api/v1/domains", route_create, HTTP_ROUTE_ADMIN},
     {"GET", "/api/v1/domains/{domain}", route_get, 0},
+    {"PATCH", "/api/v1/domains/{domain}", route_update, 0},
     {"DELETE", "/api/v1/domains/{domain}", route_delete, HTTP_ROUTE_ADMIN},
     {"GET", "/api/v1/domains/{domain}/dns", route_dns, 0},
     {"GET", "/api/v1/domains/{domain}/dkim", route_dkim_list, 0},

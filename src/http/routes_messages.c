@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "http_private.h"
+#include "events/events.h"
 #include "tmpl/tmpl.h"
 #include "util/base64.h"
 #include "util/log.h"
@@ -118,6 +119,7 @@ struct msg_rcpt {
 };
 
 struct msg_send {
+	char public_id[4 + MSG_PUBLIC_ID_LEN + 1]; /* "msg_..." */
 	char from[ADDR_MAX + 1];
 	char *from_name;
 	const char *from_domain; /* points into from */
@@ -253,9 +255,20 @@ msg_resolve(struct http_ctx *c, struct msg_send *s, size_t size_hint, size_t *n_
 			r->status = remote ? "queued" : "delivered";
 			break;
 		}
-		case STORE_RCPT_REMOTE:
-			r->status = "queued";
+		case STORE_RCPT_REMOTE: {
+			/* the sending domain's suppression list (issue 7): not attempted */
+			int hit = store_suppress_check(c->st, s->from_domain, r->address,
+			                               c->api->lim.subaddress_sep, NULL, &err);
+			if (hit < 0) {
+				store_rcpt_deinit(&res);
+				return http_store_error(c, &err, "suppression check");
+			}
+			r->status = hit ? "suppressed" : "queued";
+			if (hit)
+				(void)snprintf(r->error, sizeof r->error,
+				               "on the suppression list");
 			break;
+		}
 		case STORE_RCPT_UNKNOWN:
 			r->status = "rejected";
 			(void)snprintf(r->error, sizeof r->error, "no such mailbox here");
@@ -498,9 +511,7 @@ msg_commit(struct http_ctx *c, struct msg_send *s, const char *subject, const ch
 		           s->rcpts[0].error[0] ? s->rcpts[0].error : "rejected");
 		return;
 	}
-	char public_id[4 + MSG_PUBLIC_ID_LEN + 1];
-	memcpy(public_id, "msg_", 4);
-	rand_token(public_id + 4, MSG_PUBLIC_ID_LEN);
+	const char *public_id = s->public_id;
 	json_t *resp = msg_response(s, public_id);
 	char *resp_text = json_dumps(resp, JSON_COMPACT);
 	char *tags = s->tags ? json_dumps(s->tags, JSON_COMPACT) : NULL;
@@ -516,7 +527,7 @@ msg_commit(struct http_ctx *c, struct msg_send *s, const char *subject, const ch
 		                                     .kind = r->kind,
 		                                     .status = r->status,
 		                                     .error = r->error[0] ? r->error : NULL};
-		if (strcmp(r->status, "rejected") != 0)
+		if (strcmp(r->status, "rejected") != 0 && strcmp(r->status, "suppressed") != 0)
 			sr[n_sr++] =
 			    (struct http_submit_rcpt){.address = r->address, .local = r->local};
 	}
@@ -603,6 +614,67 @@ msg_idem_check(struct http_ctx *c, const char *key)
 }
 
 static void
+msg_new_id(struct msg_send *s)
+{
+	memcpy(s->public_id, "msg_", 4);
+	rand_token(s->public_id + 4, MSG_PUBLIC_ID_LEN);
+}
+
+/* Open/click tracking (issue 7) of the HTML body: per message (track_opens/track_clicks), else
+ * the domain's defaults; needs tracking.base_url. One recipient: its index is in the tokens;
+ * several recipients share one copy, so their opens and clicks cannot be told apart (the
+ * events then name no recipient). The original URLs are stored for the redirects. */
+static int
+msg_track(struct http_ctx *c, const json_t *body, struct msg_send *s, const char **html,
+          struct buf *out)
+{
+	const char *base = c->api->lim.tracking_base;
+	if (*html == NULL || base == NULL || *base == '\0')
+		return 0;
+	bool opens = false, clicks = false, p_opens = false, p_clicks = false;
+	struct err err;
+	if (store_domain_tracking(c->st, s->from_domain, &opens, &clicks, &err) < 0)
+		return http_store_error(c, &err, "domain tracking");
+	if (http_json_bool(c, body, "track_opens", &opens, &p_opens) < 0 ||
+	    http_json_bool(c, body, "track_clicks", &clicks, &p_clicks) < 0)
+		return -1;
+	if (!opens && !clicks)
+		return 0;
+	unsigned char key[TRACK_KEY_LEN];
+	if (store_secret(c->st, "tracking", key, sizeof key, &err) < 0)
+		return http_store_error(c, &err, "tracking key");
+	size_t n_real = 0;
+	for (size_t i = 0; i < s->n_rcpts; i++) {
+		bool dup = false;
+		for (size_t j = 0; j < i && !dup; j++)
+			dup = strcasecmp(s->rcpts[j].address, s->rcpts[i].address) == 0;
+		n_real += !dup;
+	}
+	struct track_opts o = {.base_url = base,
+	                       .key = key,
+	                       .message = s->public_id,
+	                       .rcpt = n_real == 1 ? 0 : TRACK_RCPT_ALL,
+	                       .opens = opens,
+	                       .clicks = clicks};
+	char **urls = NULL;
+	size_t n_urls = 0;
+	int rc = 0;
+	if (track_rewrite_html(*html, strlen(*html), &o, out, &urls, &n_urls, &err) < 0) {
+		log_warn("http %s tracking skipped (html does not parse): %s", c->request_id,
+		         err.msg);
+	} else {
+		if (n_urls > 0 &&
+		    store_track_links_add(c->st, s->public_id, (const char *const *)urls, n_urls,
+		                          &err) < 0)
+			rc = http_store_error(c, &err, "tracking links");
+		*html = buf_cstr(out);
+	}
+	track_urls_free(&urls, n_urls);
+	explicit_bzero(key, sizeof key);
+	return rc;
+}
+
+static void
 msg_send_fields(struct http_ctx *c, json_t *body, const char *idem)
 {
 	static const char *const allowed[] = {
@@ -611,6 +683,9 @@ msg_send_fields(struct http_ctx *c, json_t *body, const char *idem)
 	    "tags", "metadata", "track_opens", "track_clicks", NULL};
 	struct msg_send s = {0};
 	struct msg_parts p = {0};
+	struct buf tracked;
+	buf_init(&tracked, 0);
+	msg_new_id(&s);
 	buf_init(&s.msg, 0);
 	buf_init(&p.r_subject, 0);
 	buf_init(&p.r_text, 0);
@@ -695,6 +770,8 @@ msg_send_fields(struct http_ctx *c, json_t *body, const char *idem)
 	if (msg_attachments(c, body, &att, &n_att, &att_data) < 0 ||
 	    msg_tags_metadata(c, body, &s) < 0)
 		goto out;
+	if (msg_track(c, body, &s, &p.html, &tracked) < 0)
+		goto out;
 	to = xcalloc(s.n_rcpts, sizeof *to);
 	cc = xcalloc(s.n_rcpts, sizeof *cc);
 	for (size_t i = 0; i < s.n_rcpts; i++) {
@@ -726,6 +803,7 @@ msg_send_fields(struct http_ctx *c, json_t *body, const char *idem)
 	}
 	msg_commit(c, &s, p.subject, idem);
 out:
+	buf_deinit(&tracked);
 	free(to);
 	free(cc);
 	free(hdrs);
@@ -855,6 +933,7 @@ msg_send_raw(struct http_ctx *c, json_t *body, const char *idem)
 	static const char *const allowed[] = {"from", "to",       "message", "message_base64",
 	                                      "tags", "metadata", NULL};
 	struct msg_send s = {0};
+	msg_new_id(&s);
 	buf_init(&s.msg, 0);
 	struct buf raw;
 	buf_init(&raw, 0);

@@ -284,10 +284,10 @@ queue_batch_done(struct queue_batch *b, const struct queue_report *rep, struct e
 				failed[nf++] = it;
 			}
 			log_debug("queue - result id=%lld rcpt=%s status=%s dsn=%s relay=%s "
-			         "attempts=%u reply=\"%s\"",
-			         (long long)j->msg.id, it->rcpt, it->status, r[i].dsn,
-			         r[i].relay ? r[i].relay : "-", it->attempts,
-			         r[i].error ? r[i].error : "");
+			          "attempts=%u reply=\"%s\"",
+			          (long long)j->msg.id, it->rcpt, it->status, r[i].dsn,
+			          r[i].relay ? r[i].relay : "-", it->attempts,
+			          r[i].error ? r[i].error : "");
 		}
 		dsn_call(s, b, QUEUE_DSN_FAILED, failed, nf);
 		dsn_call(s, b, QUEUE_DSN_DELAYED, delayed, nd);

@@ -432,6 +432,8 @@ server_start_http(struct daemon *d, struct err *err)
 		    .timeout_s = SERVER_HTTP_TIMEOUT_S,
 		    .store = d->store,
 		    .send_max = (size_t)c->api.max_send_size,
+		    .webhooks_allow_private = c->webhooks.allow_private_addresses,
+		    .tracking_base = c->tracking.base_url,
 		    .body_max = (size_t)c->api.max_body_size,
 		    .subaddress_sep = c->smtp.subaddress_separator &&
 		                              strcmp(c->smtp.subaddress_separator, "none") != 0
@@ -562,6 +564,7 @@ server_cleanup(struct daemon *d, bool idle)
 	for (size_t i = 0; i < d->n_sv; i++)
 		if (d->sv[i].fd >= 0)
 			close(d->sv[i].fd);
+	server_events_stop();
 	server_stop_queue(d);
 	store_close(&d->store);
 	for (int i = 0; i < 2; i++)
@@ -625,7 +628,8 @@ server_run(struct config *cfg)
 	}
 	struct net_limits lim = server_limits(cfg);
 	d.pool = net_pool_new(&lim);
-	if (server_start_http(&d, &err) < 0 || server_start_queue(&d, &err) < 0)
+	if (server_start_http(&d, &err) < 0 || server_start_queue(&d, &err) < 0 ||
+	    server_events_start(d.store, d.cfg, &err) < 0)
 		goto fail;
 	if (pipe2(d.stop_pipe, O_CLOEXEC) < 0) {
 		err_set_errno(&err, errno, errno, "pipe");

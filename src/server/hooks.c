@@ -3,6 +3,7 @@
  * durable delivery. smtp/ cannot include store/ (STYLE.md B.3), so server/ fills struct
  * smtp_hooks with these functions. Every function runs on the session's thread. */
 #include <pthread.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -10,6 +11,7 @@
 #include "server/submit.h"
 #include "server_private.h"
 #include "util/log.h"
+#include "util/xalloc.h"
 
 static void
 hook_reply(struct smtp_hook_reply *r, int code, const char *enhanced, const char *text)
@@ -25,6 +27,20 @@ hook_rcpt(void *vctx, const char *addr, uint64_t size_hint, struct smtp_hook_rep
 	struct server_smtp_ctx *ctx = vctx;
 	struct store_rcpt r;
 	struct err err = {0};
+	/* A report coming back to a VERP address of a message we queued (bounce.c). */
+	char token[SERVER_VERP_TOKEN_LEN + 1];
+	if (server_bounce_token(addr, token)) {
+		struct store_queue_msg m;
+		if (store_queue_by_token(ctx->store, token, &m, &err) == 0) {
+			store_queue_msg_deinit(&m);
+			return SMTP_RCPT_LOCAL;
+		}
+		if (err.code != STORE_ENOTFOUND) {
+			hook_reply(reply_r, 451, "4.3.0",
+			           "Temporary lookup failure, try again later");
+			return SMTP_RCPT_REJECT;
+		}
+	}
 	if (store_rcpt_resolve(ctx->store, addr, ctx->subaddress_sep, size_hint, &r, &err) < 0) {
 		log_error("smtp %s rcpt-lookup failed error=\"%s\"", ctx->id, err.msg);
 		hook_reply(reply_r, 451, "4.3.0", "Temporary lookup failure, try again later");
@@ -110,7 +126,28 @@ hook_deliver(void *vctx, const struct smtp_envelope *env, const unsigned char *m
 	    .component = "smtp",
 	    .submission = env->auth_user != NULL,
 	};
-	return server_submit(ctx->store, &o, env, msg, len, NULL, reply_r);
+	/* Reports for our VERP addresses are processed, not stored; the rest is delivered. */
+	struct smtp_rcpt *rest = xcalloc(env->n_rcpts + 1, sizeof *rest);
+	size_t n_rest = 0;
+	int rc = 0;
+	for (size_t i = 0; i < env->n_rcpts && rc == 0; i++) {
+		char token[SERVER_VERP_TOKEN_LEN + 1];
+		if (env->auth_user == NULL && server_bounce_token(env->rcpts[i].addr, token))
+			rc = server_bounce_process(ctx->store, token, msg, len, ctx->subaddress_sep,
+			                           ctx->id);
+		else
+			rest[n_rest++] = env->rcpts[i];
+	}
+	if (rc < 0) {
+		hook_reply(reply_r, 451, "4.3.0", "Temporary local problem, try again later");
+	} else if (n_rest > 0) {
+		struct smtp_envelope e2 = *env;
+		e2.rcpts = rest;
+		e2.n_rcpts = n_rest;
+		rc = server_submit(ctx->store, &o, &e2, msg, len, NULL, reply_r);
+	}
+	free(rest);
+	return rc;
 }
 
 static void

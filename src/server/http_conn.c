@@ -36,6 +36,7 @@ struct server_http {
 	bool tls;
 	struct http_hooks hooks;
 	struct http_api *api;
+	char *tracking_base; /* owned copy for http_limits */
 };
 
 /* One request in progress (MHD's per-request pointer). */
@@ -145,6 +146,13 @@ hook_dkim_rotate(void *ctx, const char *domain, unsigned keep_days, struct err *
 {
 	struct server_http *h = ctx;
 	return server_dkim_rotate(h->store, domain, keep_days, (int64_t)time(NULL), NULL, err);
+}
+
+static void
+hook_events_added(void *ctx)
+{
+	(void)ctx;
+	server_events_wake();
 }
 
 static int
@@ -305,15 +313,19 @@ server_http_start(const struct server_http_opts *o, struct err *err)
 	h->store = o->store;
 	h->subaddress_sep = o->subaddress_sep;
 	h->tls = o->tls;
+	h->tracking_base = o->tracking_base ? xstrdup(o->tracking_base) : NULL;
 	h->hooks = (struct http_hooks){.ctx = h,
 	                               .submit = hook_submit,
 	                               .dkim_default_keys = hook_dkim_default_keys,
 	                               .dkim_generate = hook_dkim_generate,
 	                               .dkim_rotate = hook_dkim_rotate,
-	                               .domain_dns = hook_domain_dns};
+	                               .domain_dns = hook_domain_dns,
+	                               .events_added = hook_events_added};
 	struct http_limits lim = {.body_max = o->body_max ? o->body_max : HTTP_BODY_MAX_DEFAULT,
 	                          .send_max = o->send_max ? o->send_max : HTTP_SEND_MAX_DEFAULT,
-	                          .subaddress_sep = o->subaddress_sep};
+	                          .subaddress_sep = o->subaddress_sep,
+	                          .webhooks_allow_private = o->webhooks_allow_private,
+	                          .tracking_base = h->tracking_base};
 	h->api = http_api_new(h->store, &h->hooks, &lim);
 	unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_THREAD_PER_CONNECTION |
 	                 MHD_USE_ERROR_LOG | MHD_USE_ITC;
@@ -340,6 +352,7 @@ server_http_start(const struct server_http_opts *o, struct err *err)
 			        o->listener);
 			close(o->fd);
 			http_api_free(&h->api);
+			free(h->tracking_base);
 			free(h);
 			return NULL;
 		}
@@ -361,6 +374,7 @@ server_http_start(const struct server_http_opts *o, struct err *err)
 		        o->listener);
 		close(o->fd);
 		http_api_free(&h->api);
+		free(h->tracking_base);
 		free(h->cert_pem);
 		free(h->key_pem);
 		free(h);
@@ -384,6 +398,7 @@ server_http_stop(struct server_http **hp)
 	if (h->key_pem)
 		memset(h->key_pem, 0, strlen(h->key_pem));
 	http_api_free(&h->api);
+	free(h->tracking_base);
 	free(h->cert_pem);
 	free(h->key_pem);
 	free(h);

@@ -71,6 +71,23 @@ void server_smtp_hooks(struct server_smtp_ctx *ctx, struct smtp_hooks *hooks_r);
  * the queue is not running (CLI, tests). Thread-safe. */
 void server_queue_wake(void);
 
+/* ---- events (events_run.c) ---- */
+/* Starts the webhook sender and the events housekeeping (retention); after store_open. */
+int server_events_start(struct store *st, const struct config *c, struct err *err);
+/* Stops both (waits for webhook attempts in flight); before store_close. Idempotent. */
+void server_events_stop(void);
+/* An event was added: the webhook sender looks at once. No-op when not running. */
+void server_events_wake(void);
+
+/* ---- reports coming back (bounce.c) ---- */
+/* Is addr a VERP bounce address "bounce+<token>@..." (token per submit.c)? Copies the token. */
+bool server_bounce_token(const char *addr, char token[17]);
+/* A DSN / feedback report for token: events and suppression entries; never stored in a
+ * mailbox. 0 (also when the token is unknown or nothing could be parsed: dropped, logged), -1
+ * on a store failure (answer 451). */
+int server_bounce_process(struct store *st, const char *token, const unsigned char *msg, size_t len,
+                          char sep, const char *id);
+
 /* ---- HTTP (libmicrohttpd) ---- */
 struct server_http;
 struct server_http_opts {
@@ -85,6 +102,8 @@ struct server_http_opts {
 	char subaddress_sep;
 	size_t send_max; /* body limit of API sends; 0 = HTTP_SEND_MAX_DEFAULT */
 	size_t body_max; /* body limit of other API requests; 0 = HTTP_BODY_MAX_DEFAULT */
+	bool webhooks_allow_private;
+	const char *tracking_base; /* NULL: tracking off */
 };
 /* Starts a daemon with its own threads on o->fd. Returns NULL with the reason in err. */
 struct server_http *server_http_start(const struct server_http_opts *o, struct err *err);

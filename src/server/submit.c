@@ -4,7 +4,9 @@
  * DSN recipient of the queued copy. */
 #include "server/submit.h"
 
+#include <jansson.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -325,6 +327,111 @@ submit_verp(const char *mail_from, char token[SERVER_VERP_TOKEN_LEN + 1], char *
 	return true;
 }
 
+/* Submitted mail (issue 7): remote targets on the suppression list of the sender's domain are
+ * not attempted; they are moved from t->remote to *sup (their addresses, owned by t). */
+static void
+submit_suppress(struct store *st, const struct server_submit_opts *o, const char *mail_from,
+                struct submit_targets *t, const char ***sup_r, size_t *n_sup_r)
+{
+	const char *domain = domain_of(mail_from);
+	*sup_r = NULL;
+	*n_sup_r = 0;
+	if (domain == NULL || t->n_remote == 0)
+		return;
+	const char **sup = xcalloc(t->n_remote, sizeof *sup);
+	size_t n = 0, keep = 0;
+	for (size_t i = 0; i < t->n_remote; i++) {
+		struct err err = {0};
+		int hit = store_suppress_check(st, domain, t->remote[i].address, o->subaddress_sep,
+		                               NULL, &err);
+		if (hit < 0)
+			log_error("%s %s suppression-check failed error=\"%s\"", o->component,
+			          o->id, err.msg);
+		if (hit == 1) {
+			log_info("%s %s suppressed rcpt=%s domain=%s", o->component, o->id,
+			         t->remote[i].address, domain);
+			sup[n++] = t->remote[i].address;
+		} else {
+			t->remote[keep++] = t->remote[i];
+		}
+	}
+	t->n_remote = keep;
+	*sup_r = sup;
+	*n_sup_r = n;
+}
+
+/* The record of a message submitted over SMTP or with `lightr send` (the API brings its own):
+ * a public id for its events and GET /api/v1/messages/{id}, one entry per envelope recipient. */
+static void
+submit_record(const struct smtp_envelope *env, const char *const *sup, size_t n_sup, int64_t now,
+              char public_id[32], struct store_api_rcpt **rcpts_r, struct store_api_send *a)
+{
+	memcpy(public_id, "msg_", 4);
+	rand_token(public_id + 4, 26);
+	struct store_api_rcpt *r = xcalloc(env->n_rcpts + n_sup + 1, sizeof *r);
+	size_t n = 0;
+	for (size_t i = 0; i < env->n_rcpts; i++) {
+		bool suppressed = false;
+		for (size_t k = 0; k < n_sup && !suppressed; k++)
+			suppressed = strcasecmp(sup[k], env->rcpts[i].addr) == 0;
+		r[n++] = (struct store_api_rcpt){
+		    .address = env->rcpts[i].addr,
+		    .kind = "to",
+		    .status = suppressed                              ? "suppressed"
+		              : env->rcpts[i].kind == SMTP_RCPT_LOCAL ? "delivered"
+		                                                      : "queued",
+		    .error = suppressed ? "on the suppression list" : NULL};
+	}
+	/* alias expansions that were suppressed */
+	for (size_t k = 0; k < n_sup; k++) {
+		bool listed = false;
+		for (size_t i = 0; i < n && !listed; i++)
+			listed = strcasecmp(r[i].address, sup[k]) == 0;
+		if (!listed)
+			r[n++] = (struct store_api_rcpt){.address = sup[k],
+			                                 .kind = "to",
+			                                 .status = "suppressed",
+			                                 .error = "on the suppression list"};
+	}
+	*rcpts_r = r;
+	*a = (struct store_api_send){.public_id = public_id,
+	                             .domain = domain_of(env->mail_from),
+	                             .from = env->mail_from,
+	                             .rcpts = r,
+	                             .n_rcpts = n,
+	                             .created = now};
+}
+
+/* The detail of message.received events (issue 7): the header fields people look at, the
+ * text and HTML bodies up to events.received_body_max, and the attachments' metadata. Heap
+ * JSON text, or NULL when the summary cannot be built. */
+static char *
+submit_received_detail(const unsigned char *msg, size_t len, const struct smtp_envelope *env)
+{
+	struct config *c = config_current();
+	size_t body_max = (size_t)c->events.received_body_max;
+	config_unref(&c);
+	struct mime_summary sum;
+	if (mime_summary_build(msg, len, body_max, &sum) < 0)
+		return NULL;
+	json_t *att = json_array();
+	for (size_t i = 0; i < sum.n_att; i++)
+		json_array_append_new(
+		    att, json_pack("{s:s?,s:s?,s:s?,s:I}", "filename", sum.att[i].filename,
+		                   "content_type", sum.att[i].content_type, "content_id",
+		                   sum.att[i].content_id, "size", (json_int_t)sum.att[i].size));
+	json_t *o = json_pack("{s:s,s:s?,s:s?,s:s?,s:s?,s:s?,s:s?,s:s?,s:s?,s:b,s:b,s:o,s:n}",
+	                      "envelope_from", env->mail_from, "from", sum.from, "to", sum.to, "cc",
+	                      sum.cc, "subject", sum.subject, "date", sum.date, "message_id",
+	                      sum.message_id, "text", sum.text, "html", sum.html, "text_truncated",
+	                      sum.text_truncated, "html_truncated", sum.html_truncated,
+	                      "attachments", att, "authentication_results");
+	mime_summary_deinit(&sum);
+	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	return text;
+}
+
 int
 server_submit(struct store *st, const struct server_submit_opts *o, const struct smtp_envelope *env,
               const unsigned char *msg, size_t len, int64_t *queue_id_r,
@@ -340,8 +447,27 @@ server_submit(struct store *st, const struct server_submit_opts *o, const struct
 	int64_t now = o->now ? o->now : (int64_t)time(NULL);
 	const char *received = env->received ? env->received : "";
 	int ret = -1;
+	const char **sup = NULL;
+	size_t n_sup = 0;
+	char *recv_detail = NULL, recv_id[32];
+	struct store_api_rcpt *rec_rcpts = NULL;
+	struct store_api_send rec;
+	char rec_id[32];
+	const struct store_api_send *api = o->api;
 	if (submit_expand(st, o, env, &t, reply_r) < 0)
 		goto out;
+	if (!o->submission && t.n_local > 0) {
+		recv_detail = submit_received_detail(msg, len, env);
+		memcpy(recv_id, "msg_", 4);
+		rand_token(recv_id + 4, 26);
+	}
+	if (o->submission && o->api == NULL) {
+		submit_suppress(st, o, env->mail_from, &t, &sup, &n_sup);
+		if (domain_is_ours(st, domain_of(env->mail_from))) {
+			submit_record(env, sup, n_sup, now, rec_id, &rec_rcpts, &rec);
+			api = &rec;
+		}
+	}
 	/* IMAP metadata, computed once here on the session's thread (DESIGN.md §2) and stored with
 	 * every local copy; without it (GMime failed) IMAP computes it at the first FETCH. */
 	if (t.n_local > 0 && mime_meta_build(msg, len, &meta) < 0) {
@@ -393,7 +519,9 @@ server_submit(struct store *st, const struct server_submit_opts *o, const struct
 	    .return_path = return_path,
 	    .bounce_token = verp ? token : NULL,
 	    .dsn_to = verp && o->api == NULL ? env->mail_from : NULL,
-	    .api = o->api,
+	    .api = api,
+	    .received_detail = recv_detail,
+	    .received_id = recv_detail ? recv_id : NULL,
 	};
 	int64_t qid = 0;
 	struct err err = {0};
@@ -417,6 +545,9 @@ server_submit(struct store *st, const struct server_submit_opts *o, const struct
 	ret = 0;
 out:
 	free(return_path);
+	free(sup);
+	free(rec_rcpts);
+	free(recv_detail);
 	buf_deinit(&qhdr);
 	mime_meta_deinit(&meta);
 	targets_free(&t);

@@ -277,7 +277,7 @@ def test_router_404_and_405(world, api):
         r = api.get(path, world.key_a)
         assert r.status == 404 and r.json == ROUTE_404, (path, r)
     for method, path in (("PUT", "/api/v1/domains"), ("DELETE", "/api/v1/domains"),
-                         ("PATCH", "/api/v1/domains/a.example"),
+                         ("PUT", "/api/v1/domains/a.example"),
                          ("POST", "/api/v1/domains/a.example"),
                          ("GET", "/api/v1/messages"), ("DELETE", "/api/v1/messages/raw"),
                          ("PUT", "/api/v1/accounts/alice@a.example"),
