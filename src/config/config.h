@@ -106,6 +106,7 @@ struct config {
 		bool allow_private_addresses; /* webhook URLs on loopback/private networks (SSRF) */
 		uint64_t timeout;             /* seconds per delivery attempt */
 		uint64_t workers;             /* deliveries at once */
+		char *retry_schedule;         /* "1m,2m,..." delays between attempts */
 	} webhooks;
 	struct {
 		char *base_url; /* "https://mail.example.com": links and pixels; NULL = off */

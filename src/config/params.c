@@ -299,6 +299,8 @@ const struct param config_params[] = {
 	{"webhooks.timeout", PARAM_DURATION, OFF(webhooks.timeout), "10s", 1, 60, false, 0, NULL,
 	    NULL},
 	{"webhooks.workers", PARAM_UINT, OFF(webhooks.workers), "4", 1, 64, false, 0, NULL, NULL},
+	{"webhooks.retry_schedule", PARAM_STRING, OFF(webhooks.retry_schedule),
+	    "1m,2m,5m,10m,30m,1h,2h,4h,8h,8h", 0, 0, false, 0, NULL, check_retry_schedule},
 	{"tracking.base_url", PARAM_STRING, OFF(tracking.base_url), NULL, 0, 0, false,
 	    PARAM_NULLABLE, NULL, check_base_url},
 	{"events.retention", PARAM_DURATION, OFF(events.retention), "30d", 3600, 3650 * 86400,

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "events/events.h"
+#include "queue/sched.h"
 #include "server_private.h"
 #include "util/log.h"
 
@@ -61,7 +62,15 @@ events_housekeeping(void *arg)
 int
 server_events_start(struct store *st, const struct config *c, struct err *err)
 {
+	uint32_t retry[QUEUE_RETRY_MAX];
+	size_t n_retry = 0;
+	if (queue_retry_parse(c->webhooks.retry_schedule, retry, &n_retry, err) < 0)
+		return -1;
+	if (n_retry > EVENTS_WEBHOOK_RETRY_MAX)
+		n_retry = EVENTS_WEBHOOK_RETRY_MAX;
 	struct events_webhook_config wc = {
+	    .retry = retry,
+	    .n_retry = n_retry,
 	    .st = st,
 	    .allow_private = c->webhooks.allow_private_addresses,
 	    .timeout_s = (unsigned)c->webhooks.timeout,
