@@ -78,6 +78,20 @@ struct config {
 		uint64_t max_connections;        /* all listeners together */
 		uint64_t max_connections_per_ip; /* per client address, per listener kind */
 		uint64_t shutdown_timeout;       /* seconds sessions get to finish on SIGTERM */
+		/* outbound (issue 8), per account and per sending domain; 0 = unlimited */
+		struct config_send_limits {
+			uint64_t messages_per_minute, messages_per_hour, messages_per_day;
+			uint64_t recipients_per_day, recipients_per_message;
+		} account, domain;
+		struct { /* inbound, per client IP on the MX listener */
+			uint64_t connections_per_minute, messages_per_minute, recipients_per_minute;
+		} ip;
+		struct { /* authentication failures (SMTP AUTH, IMAP, API keys) per client IP */
+			uint64_t delay_after, lockout_after, lockout;
+		} auth;
+		struct {
+			uint64_t requests_per_second; /* per API key */
+		} api;
 	} limits;
 	struct {
 		uint64_t max_concurrent_hashes; /* argon2id computations at once (64 MiB each) */

@@ -168,25 +168,30 @@ void
 config_dump(const struct config *c, bool defaults, struct buf *out)
 {
 	struct config *d = NULL;
-	const char *section = NULL;
-	size_t section_len = 0;
+	const char *prev = ""; /* the previous parameter's path: its sections are open */
 	if (defaults || c == NULL)
 		c = d = config_new_defaults();
 	for (size_t i = 0; i < config_n_params; i++) {
 		const struct param *p = &config_params[i];
-		const char *dot = strchr(p->path, '.');
-		if (dot == NULL) {
-			section = NULL;
-			dump_value(c, p, p->path, "", out);
-			continue;
+		/* the section levels this path shares with the previous one stay open; a header
+		 * (indented by its level) for each new one */
+		const char *a = p->path, *b = prev;
+		int level = 0;
+		for (;;) {
+			const char *da = strchr(a, '.'), *db = strchr(b, '.');
+			if (da == NULL || db == NULL || da - a != db - b ||
+			    memcmp(a, b, (size_t)(da - a)) != 0)
+				break;
+			a = da + 1;
+			b = db + 1;
+			level++;
 		}
-		size_t len = (size_t)(dot - p->path);
-		if (section == NULL || len != section_len || memcmp(section, p->path, len) != 0) {
-			section = p->path;
-			section_len = len;
-			buf_printf(out, "%.*s:\n", (int)len, p->path);
-		}
-		dump_value(c, p, dot + 1, "  ", out);
+		for (const char *dot; (dot = strchr(a, '.')) != NULL; a = dot + 1, level++)
+			buf_printf(out, "%*s%.*s:\n", 2 * level, "", (int)(dot - a), a);
+		char indent[32];
+		(void)snprintf(indent, sizeof indent, "%*s", 2 * level, "");
+		dump_value(c, p, a, indent, out);
+		prev = p->path;
 	}
 	config_unref(&d);
 }

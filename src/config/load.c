@@ -284,7 +284,8 @@ load_key(struct loader *ld, const char *prefix, const yaml_node_t *k, const yaml
 			load_scalar(ld, p, v);
 		return;
 	}
-	if (!known || plen != 0 || !config_is_section(slice_from(path))) {
+	/* sections nest ("limits: {account: {...}}") */
+	if (!known || !config_is_section(slice_from(path))) {
 		load_error(ld, node_line(k), path, "unknown key");
 		return;
 	}
