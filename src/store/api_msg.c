@@ -193,8 +193,26 @@ store_tx_event_queue_result(struct store_tx *tx, int64_t now, const struct store
 		return err_set(err, STORE_EINTERNAL, "out of memory");
 	if (r->outcome == STORE_QUEUE_EXPIRED)
 		json_object_set_new(d, "reason", json_string("expired"));
+	if (r->outcome == STORE_QUEUE_BOUNCED || r->outcome == STORE_QUEUE_EXPIRED) {
+		/* synchronous: the remote's reply at delivery (a DSN that comes back later is
+		 * "source": "dsn", server/bounce.c) */
+		json_object_set_new(d, "source", json_string(r->outcome == STORE_QUEUE_EXPIRED
+		                                                 ? "expired"
+		                                                 : "smtp"));
+		json_object_set_new(d, "hard", json_boolean(r->outcome == STORE_QUEUE_BOUNCED &&
+		                                             store_bounce_is_hard(r)));
+	}
 	event_detail_str(d, "reply", r->error);
-	event_detail_str(d, "relay", r->relay);
+	/* the relay as "host[ip]:port tls=<version>" (queue/deliver.c): split */
+	const char *tls = r->relay ? strstr(r->relay, " tls=") : NULL;
+	if (tls != NULL) {
+		char *host = xstrndup(r->relay, (size_t)(tls - r->relay));
+		event_detail_str(d, "relay", host);
+		event_detail_str(d, "tls", tls + 5);
+		free(host);
+	} else {
+		event_detail_str(d, "relay", r->relay);
+	}
 	event_detail_str(d, "dsn", r->dsn);
 	if (r->outcome == STORE_QUEUE_DEFERRED)
 		json_object_set_new(d, "next_attempt", json_integer(r->next_attempt));

@@ -12,8 +12,8 @@
 
 #define BOUNCE_SOFT_LIMIT 3
 
-static bool
-bounce_is_hard(const struct store_queue_result *r)
+bool
+store_bounce_is_hard(const struct store_queue_result *r)
 {
 	const char *d = r->dsn ? r->dsn : "";
 	if (strncmp(d, "5.1.", 4) == 0 || strcmp(d, "5.2.1") == 0)
@@ -67,7 +67,7 @@ store_tx_bounce_rules(struct store_tx *tx, const struct store_queue_result *r, i
 		sqlite3_bind_text(stmt, 2, addr, -1, SQLITE_STATIC);
 		return store_stmt_done(db, stmt, err, "bounce-clear");
 	}
-	if (r->outcome == STORE_QUEUE_BOUNCED && bounce_is_hard(r))
+	if (r->outcome == STORE_QUEUE_BOUNCED && store_bounce_is_hard(r))
 		return bounce_suppress(tx, domain_id, addr, "hard_bounce", r->error, now, err);
 	stmt = store_tx_stmt(tx, STMT_BOUNCE_SOFT_INC, err);
 	if (stmt == NULL)
