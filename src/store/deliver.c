@@ -141,6 +141,30 @@ deliver_event_received(struct store_tx *tx, int64_t now, const struct store_deli
 	return store_tx_event_insert(tx, stmt, now, "event-received", err);
 }
 
+/* Rate limits (issue 8): the delivery's usage counters of today, in its transaction. */
+static int
+deliver_limits(struct store_tx *tx, const struct deliver_args *a, struct err *err)
+{
+	const struct store_delivery *d = a->d;
+	if (d->n_limit_incs == 0)
+		return 0;
+	sqlite3 *db = store_tx_db(tx);
+	sqlite3_stmt *stmt = store_tx_stmt(tx, STMT_LIMIT_USAGE_ADD, err);
+	if (stmt == NULL)
+		return -1;
+	for (size_t i = 0; i < d->n_limit_incs; i++) {
+		const struct store_limit_inc *inc = &d->limit_incs[i];
+		if (inc->n == 0)
+			continue;
+		sqlite3_bind_text(stmt, 1, inc->key, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(stmt, 2, a->now / 86400);
+		sqlite3_bind_int64(stmt, 3, (int64_t)inc->n);
+		if (store_stmt_done(db, stmt, err, "deliver-limit") < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int
 deliver_fn(struct store_tx *tx, void *arg, struct err *err)
 {
@@ -181,7 +205,7 @@ deliver_fn(struct store_tx *tx, void *arg, struct err *err)
 		if (store_tx_event_add(tx, a->now, "message.queued", d->remote[i].address,
 		                       a->queue_id, api_id, NULL, err) < 0)
 			return -1;
-	return 0;
+	return deliver_limits(tx, a, err);
 }
 
 /* Rejects what the schema or the contract cannot take, before the writer sees it. */
@@ -202,6 +226,12 @@ deliver_check(const struct store_delivery *d, struct err *err)
 	}
 	if (d->api != NULL && store_api_send_check(d->api, err) < 0)
 		return -1;
+	if (d->n_limit_incs > STORE_LIMIT_INCS_MAX ||
+	    (d->n_limit_incs > 0 && d->limit_incs == NULL))
+		return err_set(err, STORE_EINVAL, "bad rate limit counters");
+	for (size_t i = 0; i < d->n_limit_incs; i++)
+		if (!store_limit_key_ok(d->limit_incs[i].key) || d->limit_incs[i].n > INT64_MAX)
+			return err_set(err, STORE_EINVAL, "bad rate limit counter %zu", i);
 	if (d->n_remote == 0)
 		return 0;
 	if (d->mail_from == NULL || (d->queue_header == NULL && d->queue_header_len > 0) ||

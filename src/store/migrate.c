@@ -365,6 +365,32 @@ static const struct migration migrations[] = {
      "  name TEXT PRIMARY KEY,"
      "  value BLOB NOT NULL"
      ") WITHOUT ROWID;"},
+    /* Rate limits (issue 8). limit_usage: daily counters by the limiter's key ("acct:<address>:
+     * messages", ...) and day (unix seconds / 86400), added to by store_deliver in the
+     * transaction of the message; the day index serves the pruning. Overrides replace the
+     * configured value of a rule (0 = unlimited) for one account or one domain: two tables, so
+     * that each key is a real primary key (NULLs never collide in a UNIQUE constraint) and each
+     * row goes with its account or domain through the foreign key. */
+    {8, "rate limits: usage, overrides",
+     "CREATE TABLE limit_usage ("
+     "  key TEXT NOT NULL,"
+     "  day INTEGER NOT NULL,"
+     "  count INTEGER NOT NULL DEFAULT 0,"
+     "  PRIMARY KEY (key, day)"
+     ") WITHOUT ROWID;"
+     "CREATE INDEX limit_usage_day ON limit_usage(day);"
+     "CREATE TABLE limit_account_overrides ("
+     "  account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
+     "  rule TEXT NOT NULL,"
+     "  value INTEGER NOT NULL,"
+     "  PRIMARY KEY (account_id, rule)"
+     ") WITHOUT ROWID;"
+     "CREATE TABLE limit_domain_overrides ("
+     "  domain_id INTEGER NOT NULL REFERENCES domains(id) ON DELETE CASCADE,"
+     "  rule TEXT NOT NULL,"
+     "  value INTEGER NOT NULL,"
+     "  PRIMARY KEY (domain_id, rule)"
+     ") WITHOUT ROWID;"},
 };
 
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])

@@ -187,6 +187,21 @@ static const char *const stmt_sql[STORE_STMT_COUNT] = {
         "INSERT INTO suppressions (domain_id, address, reason, source, created)"
         " VALUES (?1, ?2, ?3, substr(?4, 1, 1000), ?5)"
         " ON CONFLICT (domain_id, address) DO NOTHING",
+    /* Rate limits (migration 8): a day's counter grows, saturating instead of overflowing. The
+     * override lists return one row with a NULL rule for an owner without overrides, and none
+     * for an unknown owner. */
+    [STMT_LIMIT_USAGE_ADD] =
+        "INSERT INTO limit_usage (key, day, count) VALUES (?1, ?2, ?3)"
+        " ON CONFLICT (key, day) DO UPDATE SET count = CASE"
+        "  WHEN count > 9223372036854775807 - excluded.count THEN 9223372036854775807"
+        "  ELSE count + excluded.count END",
+    [STMT_LIMIT_USAGE_GET] = "SELECT count FROM limit_usage WHERE key = ?1 AND day = ?2",
+    [STMT_LIMIT_OVERRIDES_ACCOUNT] = "SELECT o.rule, o.value FROM accounts a"
+                                     " LEFT JOIN limit_account_overrides o ON o.account_id = a.id"
+                                     " WHERE a.address = ?1 ORDER BY o.rule",
+    [STMT_LIMIT_OVERRIDES_DOMAIN] = "SELECT o.rule, o.value FROM domains d"
+                                    " LEFT JOIN limit_domain_overrides o ON o.domain_id = d.id"
+                                    " WHERE d.name = ?1 ORDER BY o.rule",
 };
 
 sqlite3_stmt *

@@ -233,6 +233,9 @@ struct store_delivery {
 	/* Inbound mail (issue 7): each local copy gets a message.received event in the
 	 * account's domain with this JSON detail and public id; NULL: message.delivered. */
 	const char *received_detail, *received_id;
+	/* Rate limits (issue 8): daily usage counters to add in the same transaction. */
+	const struct store_limit_inc *limit_incs;
+	size_t n_limit_incs;
 };
 /* Durable on 0; *queue_id_r (may be NULL) gets the queue message id, or 0 when n_remote == 0.
  * ENOTFOUND when an account vanished meanwhile (nothing is stored then). EINVAL without any
@@ -867,6 +870,36 @@ int store_domain_set_tracking(struct store *st, const char *domain, bool opens, 
  * (msg_lookup.c); ENOTFOUND when there is none. */
 int store_api_message_by_queue(struct store *st, int64_t queue_msg_id, char *public_id,
                                size_t public_id_n, char *domain, size_t domain_n, struct err *err);
+
+/* ---- rate limits (migration 8, issue 8) ----
+ * Daily usage counters survive restarts: store_deliver adds store_delivery.limit_incs to today's
+ * rows in the same transaction as the message, so a count is exactly the accepted mail. Keys are
+ * the limiter's ("acct:<address>:messages", "dom:<domain>:recipients", ...); day = unix seconds
+ * / 86400 (UTC). Overrides: per account or domain, a value per rule name replacing the config
+ * default (0 = unlimited); deleted with their account/domain. */
+struct store_limit_inc {
+	const char *key;
+	uint64_t n;
+};
+/* Today's count of key (0 when no row). */
+int store_limit_usage(struct store *st, const char *key, int64_t day, uint64_t *count_r,
+                      struct err *err);
+/* Deletes usage rows older than day (housekeeping). */
+int store_limit_usage_prune(struct store *st, int64_t before_day, struct err *err);
+enum store_limit_scope { STORE_LIMIT_ACCOUNT, STORE_LIMIT_DOMAIN };
+struct store_limit_override {
+	char *rule;     /* "messages_per_minute", ... */
+	uint64_t value; /* 0 = unlimited */
+};
+/* Sets (set: true) or removes (false) the override of rule for the account address
+ * or domain name. ENOTFOUND for an unknown account/domain; EINVAL for a bad rule name (the
+ * caller validates the names; the store checks [a-z_]{1,64}). */
+int store_limit_override_set(struct store *st, enum store_limit_scope scope, const char *name,
+                             const char *rule, bool set, uint64_t value, struct err *err);
+/* All overrides of the account/domain, ordered by rule (cached statement: runs per message). */
+int store_limit_overrides(struct store *st, enum store_limit_scope scope, const char *name,
+                          struct store_limit_override **v_r, size_t *n_r, struct err *err);
+void store_limit_overrides_free(struct store_limit_override **vp, size_t n);
 
 /* ---- maintenance ---- */
 /* Consistent online copy of the database to dest_path (SQLite backup API) while writers run;

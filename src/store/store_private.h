@@ -97,6 +97,11 @@ enum store_stmt_id {
 	STMT_BOUNCE_CLEAR,
 	STMT_BOUNCE_SOFT_INC,
 	STMT_BOUNCE_SUPPRESS,
+	/* rate limits (limit.c, deliver.c) */
+	STMT_LIMIT_USAGE_ADD,
+	STMT_LIMIT_USAGE_GET,
+	STMT_LIMIT_OVERRIDES_ACCOUNT,
+	STMT_LIMIT_OVERRIDES_DOMAIN,
 	STORE_STMT_COUNT
 };
 
@@ -284,6 +289,9 @@ int store_tx_event_queue_result(struct store_tx *tx, int64_t now,
                                 const struct store_queue_result *r, struct err *err);
 
 /* ---- bounce_rules.c ---- */
+/* A hard bounce: enhanced status 5.1.x or 5.2.1, or a 550/551/553 reply without a more precise
+ * status. */
+bool store_bounce_is_hard(const struct store_queue_result *r);
 /* Inside tx, after result r was recorded: automatic suppression (hard bounce, soft bounces in a
  * row) or the reset of the soft count on delivery. */
 int store_tx_bounce_rules(struct store_tx *tx, const struct store_queue_result *r, int64_t now,
@@ -307,6 +315,12 @@ int store_tx_event_insert(struct store_tx *tx, sqlite3_stmt *stmt, int64_t now, 
 /* Fills r from the STORE_EVENT_ROW_COLS starting at column col. */
 void store_event_row_load(sqlite3_stmt *stmt, int col, struct store_event_row *r);
 void store_event_row_deinit(struct store_event_row *r);
+
+/* ---- limit.c (rate limits) ---- */
+#define STORE_LIMIT_KEY_MAX  512 /* a usage key ("acct:<address>:messages", ...) */
+#define STORE_LIMIT_INCS_MAX 64  /* usage counters one delivery may add to */
+/* A usage key: 1..STORE_LIMIT_KEY_MAX bytes without control characters. */
+bool store_limit_key_ok(const char *key);
 
 /* ---- names.c ---- */
 /* Validates a domain name (LDH labels, "_" tolerated, 1..63 per label, <= 253) and writes it

@@ -136,6 +136,8 @@ test_migration_upgrade(void)
 	sqlite3 *db;
 	CHECK_INT(sqlite3_open(dbpath, &db), SQLITE_OK);
 	CHECK_INT(sqlite3_exec(db,
+	                       "DROP TABLE limit_domain_overrides;"
+	                       "DROP TABLE limit_account_overrides; DROP TABLE limit_usage;"
 	                       "DROP TABLE secrets; DROP TABLE track_links;"
 	                       "DROP TABLE bounce_counts; DROP TABLE suppressions;"
 	                       "DROP TABLE webhook_attempts; DROP TABLE webhook_deliveries;"
