@@ -846,18 +846,19 @@ test_table(void)
 {
 	for (size_t i = 0; i < config_n_params; i++) {
 		const struct param *p = &config_params[i];
-		const char *dot = strchr(p->path, '.');
-		CHECK(dot == NULL || strchr(dot + 1, '.') == NULL);
-		for (size_t j = i + 2; dot != NULL && j < config_n_params; j++) {
-			const struct param *q = &config_params[j];
+		/* every section level ("limits.", "limits.account.") is one run of the table */
+		for (const char *dot = strchr(p->path, '.'); dot != NULL;
+		     dot = strchr(dot + 1, '.')) {
 			size_t n = (size_t)(dot - p->path) + 1;
-			if (strncmp(q->path, p->path, n) == 0)
-				CHECK(strncmp(config_params[j - 1].path, p->path, n) == 0);
+			for (size_t j = i + 2; j < config_n_params; j++)
+				if (strncmp(config_params[j].path, p->path, n) == 0)
+					CHECK(strncmp(config_params[j - 1].path, p->path, n) == 0);
 		}
 		CHECK(config_param_find(slice_from(p->path)) == p);
 		CHECK(p->type != PARAM_ENUM || p->choices != NULL);
 	}
 	CHECK(config_is_section(slice_from("smtp")));
+	CHECK(config_is_section(slice_from("limits.account")));
 	CHECK(!config_is_section(slice_from("smt")));
 	CHECK(!config_is_section(slice_from("hostname")));
 	CHECK_STR(config_role_name(LISTENER_IMAPS), "imaps");
