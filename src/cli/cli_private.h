@@ -70,6 +70,20 @@ void cli_gen_password(char *out, size_t n);
 int cli_domain_arg(const char *in, char *out, size_t n);
 /* Validates "local@domain" (lower-cases the domain part); "@domain" too when allow_catchall. */
 int cli_address_arg(const char *in, bool allow_catchall, char *out, size_t n);
+/* For a command whose argument in is an ID: parses it as a positive integer (1..INT64_MAX) into
+ * *id_r, then opens the store into *st_r as cli_store() does. Returns 0, else what the command
+ * returns: -1 after the usage error "ID must be a positive number" naming usage (as
+ * cli_usage_error() returns), EXIT_FAIL when the store cannot be opened. */
+int cli_id_store(struct cli_ctx *ctx, const char *in, const char *usage, int64_t *id_r,
+                 struct store **st_r);
+/* After a command printed a secret that is shown once (and its id line) on stdout: flushes
+ * stdout, says on stderr that the <what> is shown only this once, and wipes secret[n]. Returns
+ * EXIT_OK. */
+int cli_secret_shown(const char *what, char *secret, size_t n);
+/* For a command's optional "--domain D" (opt NULL = not given): validates and lower-cases D into
+ * domain[n], then opens the store as cli_store() does. Prints the error and returns NULL when
+ * either fails. */
+struct store *cli_store_domain_opt(struct cli_ctx *ctx, const char *opt, char *domain, size_t n);
 /* Prints err as "lightr: <what>: <msg>". Returns EXIT_FAIL. */
 int cli_store_error(const char *what, const struct err *err);
 /* "25MiB"-style text for a byte count. */

@@ -15,6 +15,7 @@
 #include "mail/addr.h"
 #include "util/privs.h"
 #include "util/rand.h"
+#include "util/strconv.h"
 
 void
 cli_error(const char *fmt, ...)
@@ -240,6 +241,35 @@ cli_address_arg(const char *in, bool allow_catchall, char *out, size_t n)
 	memcpy(out, local.p, local.len);
 	out[local.len] = '@';
 	return addr_lower(domain, out + local.len + 1, n - local.len - 1);
+}
+
+int
+cli_id_store(struct cli_ctx *ctx, const char *in, const char *usage, int64_t *id_r,
+             struct store **st_r)
+{
+	uint64_t id;
+	if (strconv_u64(slice_from(in), INT64_MAX, &id) < 0 || id == 0)
+		return cli_usage_error(usage, "ID must be a positive number");
+	*id_r = (int64_t)id;
+	*st_r = cli_store(ctx);
+	return *st_r ? 0 : EXIT_FAIL;
+}
+
+int
+cli_secret_shown(const char *what, char *secret, size_t n)
+{
+	fflush(stdout);
+	fprintf(stderr, "lightr: the %s is shown only this once; store it safely\n", what);
+	memset(secret, 0, n);
+	return EXIT_OK;
+}
+
+struct store *
+cli_store_domain_opt(struct cli_ctx *ctx, const char *opt, char *domain, size_t n)
+{
+	if (opt && cli_domain_arg(opt, domain, n) < 0)
+		return NULL;
+	return cli_store(ctx);
 }
 
 int

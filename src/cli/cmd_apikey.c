@@ -8,7 +8,6 @@
 #include "cli_private.h"
 #include "mail/addr.h"
 #include "util/clock.h"
-#include "util/strconv.h"
 
 #define APIKEY_NAME_MAX 128
 
@@ -30,9 +29,7 @@ apikey_create(struct cli_ctx *ctx, int argc, char **argv)
 		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
 			return cli_usage_error(usage, "--name must not contain control characters");
 	char domain[ADDR_DOMAIN_MAX + 1];
-	if (a.val[0] && cli_domain_arg(a.val[0], domain, sizeof domain) < 0)
-		return EXIT_FAIL;
-	struct store *st = cli_store(ctx);
+	struct store *st = cli_store_domain_opt(ctx, a.val[0], domain, sizeof domain);
 	if (st == NULL)
 		return EXIT_FAIL;
 	char token[AUTH_APIKEY_TOKEN_SIZE], hash[65], prefix[AUTH_APIKEY_PREFIX_SIZE];
@@ -47,10 +44,7 @@ apikey_create(struct cli_ctx *ctx, int argc, char **argv)
 	printf("%s\n", token);
 	printf("id %lld scope %s%s%s\n", (long long)id, a.val[0] ? domain : "admin",
 	       nlen ? " name " : "", name);
-	fflush(stdout);
-	fprintf(stderr, "lightr: the token is shown only this once; store it safely\n");
-	memset(token, 0, sizeof token);
-	return EXIT_OK;
+	return cli_secret_shown("token", token, sizeof token);
 }
 
 static int
@@ -63,9 +57,7 @@ apikey_list(struct cli_ctx *ctx, int argc, char **argv)
 	           "(\"admin\" or the domain), name, creation time and revocation time.\n",
 	           0, 0);
 	char domain[ADDR_DOMAIN_MAX + 1];
-	if (a.val[0] && cli_domain_arg(a.val[0], domain, sizeof domain) < 0)
-		return EXIT_FAIL;
-	struct store *st = cli_store(ctx);
+	struct store *st = cli_store_domain_opt(ctx, a.val[0], domain, sizeof domain);
 	if (st == NULL)
 		return EXIT_FAIL;
 	struct err err;
@@ -104,16 +96,15 @@ apikey_revoke(struct cli_ctx *ctx, int argc, char **argv)
 	           "Revokes an API key (see 'lightr apikey list' for ids): requests with it are\n"
 	           "refused from now on. The key stays listed as revoked.\n",
 	           1, 1);
-	uint64_t id;
-	if (strconv_u64(slice_from(a.pos[0]), INT64_MAX, &id) < 0 || id == 0)
-		return cli_usage_error(usage, "ID must be a positive number");
-	struct store *st = cli_store(ctx);
-	if (st == NULL)
-		return EXIT_FAIL;
+	int64_t id;
+	struct store *st;
+	int rc = cli_id_store(ctx, a.pos[0], usage, &id, &st);
+	if (rc != 0)
+		return rc;
 	struct err err;
-	if (store_apikey_revoke(st, (int64_t)id, clock_now(), &err) < 0)
+	if (store_apikey_revoke(st, id, clock_now(), &err) < 0)
 		return cli_store_error("apikey revoke", &err);
-	printf("api key %llu revoked\n", (unsigned long long)id);
+	printf("api key %lld revoked\n", (long long)id);
 	return EXIT_OK;
 }
 

@@ -26,6 +26,20 @@ suppress_sep(struct cli_ctx *ctx, char *sep_r)
 	return 0;
 }
 
+/* The checked arguments of add and remove (--domain D into domain, ADDRESS into address), the
+ * sub-address separator and the store. Returns the store, or NULL after printing why. */
+static struct store *
+suppress_open(struct cli_ctx *ctx, const struct cli_args *a, char domain[ADDR_DOMAIN_MAX + 1],
+              char address[ADDR_MAX + 1], char *sep_r)
+{
+	if (cli_domain_arg(a->val[0], domain, ADDR_DOMAIN_MAX + 1) < 0 ||
+	    cli_address_arg(a->pos[0], false, address, ADDR_MAX + 1) < 0)
+		return NULL;
+	if (suppress_sep(ctx, sep_r) < 0)
+		return NULL;
+	return cli_store(ctx);
+}
+
 static int
 suppression_add(struct cli_ctx *ctx, int argc, char **argv)
 {
@@ -46,14 +60,8 @@ suppression_add(struct cli_ctx *ctx, int argc, char **argv)
 	if (!known)
 		return cli_usage_error(
 		    usage, "--reason must be manual, hard_bounce, soft_bounces or complaint");
-	char domain[ADDR_DOMAIN_MAX + 1], address[ADDR_MAX + 1];
-	if (cli_domain_arg(a.val[0], domain, sizeof domain) < 0 ||
-	    cli_address_arg(a.pos[0], false, address, sizeof address) < 0)
-		return EXIT_FAIL;
-	char sep;
-	if (suppress_sep(ctx, &sep) < 0)
-		return EXIT_FAIL;
-	struct store *st = cli_store(ctx);
+	char domain[ADDR_DOMAIN_MAX + 1], address[ADDR_MAX + 1], sep;
+	struct store *st = suppress_open(ctx, &a, domain, address, &sep);
 	if (st == NULL)
 		return EXIT_FAIL;
 	bool added = false;
@@ -113,14 +121,8 @@ suppression_remove(struct cli_ctx *ctx, int argc, char **argv)
 	           1, 1);
 	if (a.val[0] == NULL)
 		return cli_usage_error(usage, "--domain is required");
-	char domain[ADDR_DOMAIN_MAX + 1], address[ADDR_MAX + 1];
-	if (cli_domain_arg(a.val[0], domain, sizeof domain) < 0 ||
-	    cli_address_arg(a.pos[0], false, address, sizeof address) < 0)
-		return EXIT_FAIL;
-	char sep;
-	if (suppress_sep(ctx, &sep) < 0)
-		return EXIT_FAIL;
-	struct store *st = cli_store(ctx);
+	char domain[ADDR_DOMAIN_MAX + 1], address[ADDR_MAX + 1], sep;
+	struct store *st = suppress_open(ctx, &a, domain, address, &sep);
 	if (st == NULL)
 		return EXIT_FAIL;
 	struct err err;

@@ -10,7 +10,6 @@
 #include "mail/addr.h"
 #include "util/clock.h"
 #include "util/rand.h"
-#include "util/strconv.h"
 
 #define WEBHOOK_URL_MAX        2048
 #define WEBHOOK_SECRET_PREFIX  "whsec_"
@@ -103,10 +102,7 @@ webhook_add(struct cli_ctx *ctx, int argc, char **argv)
 	printf("%s\n", secret);
 	printf("id %lld url %s events %s domain %s\n", (long long)id, url, types[0] ? types : "all",
 	       a.val[1] ? domain : "all");
-	fflush(stdout);
-	fprintf(stderr, "lightr: the signing secret is shown only this once; store it safely\n");
-	memset(secret, 0, sizeof secret);
-	return EXIT_OK;
+	return cli_secret_shown("signing secret", secret, sizeof secret);
 }
 
 static int
@@ -119,9 +115,7 @@ webhook_list(struct cli_ctx *ctx, int argc, char **argv)
 	           "domain), event types, creation time and URL. Secrets are not shown.\n",
 	           0, 0);
 	char domain[ADDR_DOMAIN_MAX + 1];
-	if (a.val[0] && cli_domain_arg(a.val[0], domain, sizeof domain) < 0)
-		return EXIT_FAIL;
-	struct store *st = cli_store(ctx);
+	struct store *st = cli_store_domain_opt(ctx, a.val[0], domain, sizeof domain);
 	if (st == NULL)
 		return EXIT_FAIL;
 	struct store_webhook *v;
@@ -150,16 +144,15 @@ webhook_remove(struct cli_ctx *ctx, int argc, char **argv)
 	           "Removes a webhook (see 'lightr webhook list' for ids) with its pending\n"
 	           "deliveries.\n",
 	           1, 1);
-	uint64_t id;
-	if (strconv_u64(slice_from(a.pos[0]), INT64_MAX, &id) < 0 || id == 0)
-		return cli_usage_error(usage, "ID must be a positive number");
-	struct store *st = cli_store(ctx);
-	if (st == NULL)
-		return EXIT_FAIL;
+	int64_t id;
+	struct store *st;
+	int rc = cli_id_store(ctx, a.pos[0], usage, &id, &st);
+	if (rc != 0)
+		return rc;
 	struct err err;
-	if (store_webhook_remove(st, (int64_t)id, &err) < 0)
+	if (store_webhook_remove(st, id, &err) < 0)
 		return cli_store_error("webhook remove", &err);
-	printf("webhook %llu removed\n", (unsigned long long)id);
+	printf("webhook %lld removed\n", (long long)id);
 	return EXIT_OK;
 }
 

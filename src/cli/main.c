@@ -118,14 +118,18 @@ main(int argc, char **argv)
 	if (strcmp(name, "serve") != 0)
 		log_set_level(LOG_WARN);
 	int rc = -1;
-	for (const struct cli_sub *s = commands; s->name; s++)
-		if (strcmp(s->name, name) == 0)
+	bool found = false;
+	for (const struct cli_sub *s = commands; s->name && !found; s++)
+		if (strcmp(s->name, name) == 0) {
+			found = true;
 			rc = s->run(&ctx, argc - 2, argv + 2);
-	if (rc < 0) {
+		}
+	if (!found) {
 		cli_error("unknown command '%s'", name);
 		usage(stderr);
-		rc = EXIT_USAGE;
 	}
+	if (rc < 0) /* a usage error reported by the command (cli_usage_error) */
+		rc = EXIT_USAGE;
 	store_close(&ctx.store);
 	config_unref(&ctx.cfg);
 	return rc;

@@ -13,8 +13,8 @@
 #include "auth/passwd.h"
 #include "http/http.h"
 #include "store/store.h"
+#include "http/http_test.h"
 #include "test.h"
-#include "test_tmp.h"
 #include "util/clock.h"
 #include "util/log.h"
 
@@ -114,45 +114,19 @@ static unsigned
 req(const char *method, const char *path, const char *query, const char *tok, const char *ct,
     const char *body)
 {
-	struct http_kv kv[HTTP_QUERY_MAX];
-	size_t nq = 0;
-	char qbuf[2048], auth[200];
-	if (query) {
-		(void)snprintf(qbuf, sizeof qbuf, "%s", query);
-		for (char *save = NULL, *p = strtok_r(qbuf, "&", &save); p && nq < HTTP_QUERY_MAX;
-		     p = strtok_r(NULL, "&", &save)) {
-			char *eq = strchr(p, '=');
-			if (eq)
-				*eq = '\0';
-			kv[nq++] = (struct http_kv){p, eq ? eq + 1 : ""};
-		}
-	}
-	if (tok)
-		(void)snprintf(auth, sizeof auth, "Bearer %s", tok);
-	struct http_request r = {
-	    .method = method,
-	    .path = path,
-	    .query = kv,
-	    .n_query = nq,
-	    .authorization = tok ? auth : NULL,
-	    .content_type = ct     ? ct
-	                    : body ? "application/json"
-	                           : NULL,
-	    .body = (const unsigned char *)body,
-	    .body_len = body ? strlen(body) : 0,
-	    .client = "127.0.0.1",
-	};
-	struct http_response resp;
-	memset(&resp, 0, sizeof resp);
-	buf_init(&resp.body, 0);
-	http_api_handle(api, &r, &resp);
+	char target[4096];
+	(void)snprintf(target, sizeof target, "%s%s%s", path, query ? "?" : "", query ? query : "");
+	struct http_test_req rq = {
+	    .tok = tok, .method = method, .target = target, .ctype = ct, .body = body};
+	struct http_test_answer a;
+	http_test_request(api, &rq, &a);
 	json_decref(last);
 	last = NULL;
-	(void)snprintf(last_body, sizeof last_body, "%s", buf_cstr(&resp.body));
-	if (resp.body.len)
-		last = json_loadb((const char *)resp.body.data, resp.body.len, 0, NULL);
-	buf_deinit(&resp.body);
-	return resp.status;
+	(void)snprintf(last_body, sizeof last_body, "%s", buf_cstr(&a.body));
+	if (a.body.len)
+		last = json_loadb((const char *)a.body.data, a.body.len, 0, NULL);
+	buf_deinit(&a.body);
+	return a.status;
 }
 
 /* printf-style body */
@@ -169,11 +143,7 @@ reqf(const char *method, const char *path, const char *tok, const char *fmt, ...
 	return req(method, path, NULL, tok, NULL, body);
 }
 
-static const char *
-jstr(const json_t *o, const char *key)
-{
-	return json_string_value(json_object_get(o, key));
-}
+#define jstr http_test_jstr
 
 static const char *
 err_code(void)
@@ -204,30 +174,19 @@ data_at(size_t i)
 static void
 make_key(const char *domain, char *tok, size_t n)
 {
-	char hash[65], prefix[AUTH_APIKEY_PREFIX_SIZE];
-	struct err err;
-	int64_t id;
-	if (n < AUTH_APIKEY_TOKEN_SIZE)
+	if (n < AUTH_APIKEY_TOKEN_SIZE || http_test_make_key(st, domain, clock_now(), tok) == 0)
 		exit(1);
-	auth_apikey_new(tok, hash, prefix);
-	if (store_apikey_add(st, hash, prefix, "test", domain, clock_now(), &id, &err) < 0) {
-		fprintf(stderr, "make_key: %s\n", err.msg);
-		exit(1);
-	}
 }
 
 static void
 setup(void)
 {
-	char path[128];
-	struct err err;
 	log_set_level(LOG_WARN);
-	test_tmpdir(tmpdir, sizeof tmpdir, "http-domains");
-	(void)snprintf(path, sizeof path, "%s/lightr.db", tmpdir);
-	if (auth_init(2) < 0 || store_open(path, &st, &err) < 0) {
-		fprintf(stderr, "setup: %s\n", err.msg);
+	if (auth_init(2) < 0) {
+		fprintf(stderr, "setup: auth_init\n");
 		exit(1);
 	}
+	st = http_test_store_open(tmpdir, sizeof tmpdir, "http-domains", NULL);
 	memset(long_txt, 'k', 300);
 	api = http_api_new(st, &hooks, &(struct http_limits){0});
 	make_key(NULL, admin_tok, sizeof admin_tok);

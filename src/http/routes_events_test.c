@@ -11,8 +11,8 @@
 #include "auth/passwd.h"
 #include "events/events.h"
 #include "http/http_private.h"
+#include "http/http_test.h"
 #include "test.h"
-#include "test_tmp.h"
 #include "util/log.h"
 
 static char tmpdir[64];
@@ -29,31 +29,13 @@ hook_events_added(void *ctx)
 }
 static const struct http_hooks hooks = {.events_added = hook_events_added};
 
-static int64_t
-make_key(const char *domain, char *tok)
-{
-	char hash[AUTH_APIKEY_HASH_MAX], prefix[AUTH_APIKEY_PREFIX_SIZE];
-	auth_apikey_new(tok, hash, prefix);
-	int64_t id = 0;
-	struct err err = {0};
-	if (store_apikey_add(st, hash, prefix, "test", domain, 1000, &id, &err) < 0)
-		fprintf(stderr, "  store_apikey_add: %s\n", err.msg);
-	return id;
-}
-
 static void
 setup(void)
 {
-	test_tmpdir(tmpdir, sizeof tmpdir, "routes-events");
-	char path[128];
-	(void)snprintf(path, sizeof path, "%s/lightr.db", tmpdir);
-	struct err err = {0};
-	if (store_open(path, &st, &err) < 0 || store_domain_add(st, "example.com", &err) < 0 ||
-	    store_domain_add(st, "other.test", &err) < 0) {
-		fprintf(stderr, "setup: %s\n", err.msg);
-		exit(1);
-	}
-	if (make_key(NULL, admin_tok) == 0 || make_key("example.com", dom_tok) == 0)
+	static const char *const domains[] = {"example.com", "other.test", NULL};
+	st = http_test_store_open(tmpdir, sizeof tmpdir, "routes-events", domains);
+	if (http_test_make_key(st, NULL, 1000, admin_tok) == 0 ||
+	    http_test_make_key(st, "example.com", 1000, dom_tok) == 0)
 		exit(1);
 	struct http_limits lim = {.subaddress_sep = '+'};
 	api = http_api_new(st, &hooks, &lim);
@@ -62,77 +44,32 @@ setup(void)
 static void
 teardown(void)
 {
-	http_api_free(&api);
-	store_close(&st);
-	test_tmpdir_remove(tmpdir);
+	http_test_teardown(&api, &st, tmpdir);
 }
-
-/* One answer, kept whole. */
-struct answer {
-	unsigned status;
-	const char *ctype;
-	char location[4096];
-	struct buf body;
-};
 
 /* One request on a (target may carry "?k=v&k=v"); body NULL = none; ua may be NULL. */
 static void
 req_raw(struct http_api *a, const char *tok, const char *method, const char *target,
-        const char *body, const char *ua, struct answer *out)
+        const char *body, const char *ua, struct http_test_answer *out)
 {
-	char path[1024], qs[1024] = "", auth[160];
-	struct http_kv q[HTTP_QUERY_MAX];
-	size_t nq = 0;
-	const char *qm = strchr(target, '?');
-	(void)snprintf(path, sizeof path, "%.*s",
-	               (int)(qm ? (size_t)(qm - target) : strlen(target)), target);
-	if (qm)
-		(void)snprintf(qs, sizeof qs, "%s", qm + 1);
-	for (char *save = NULL, *t = strtok_r(qs, "&", &save); t && nq < HTTP_QUERY_MAX;
-	     t = strtok_r(NULL, "&", &save)) {
-		char *eq = strchr(t, '=');
-		if (eq)
-			*eq = '\0';
-		q[nq++] = (struct http_kv){t, eq ? eq + 1 : ""};
-	}
-	if (tok)
-		(void)snprintf(auth, sizeof auth, "Bearer %s", tok);
-	struct http_request r = {
-	    .method = method,
-	    .path = path,
-	    .query = q,
-	    .n_query = nq,
-	    .authorization = tok ? auth : NULL,
-	    .content_type = body ? "application/json" : NULL,
-	    .user_agent = ua,
-	    .body = (const unsigned char *)body,
-	    .body_len = body ? strlen(body) : 0,
-	    .client = "127.0.0.1:40000",
-	};
-	struct http_response resp;
-	buf_init(&resp.body, 0);
-	http_api_handle(a, &r, &resp);
-	out->status = resp.status;
-	out->ctype = resp.content_type;
-	(void)snprintf(out->location, sizeof out->location, "%s", resp.location);
-	out->body = resp.body;
+	struct http_test_req rq = {.tok = tok,
+	                           .method = method,
+	                           .target = target,
+	                           .body = body,
+	                           .ua = ua,
+	                           .client = "127.0.0.1:40000"};
+	http_test_request(a, &rq, out);
 }
 
 static unsigned
 req(const char *tok, const char *method, const char *target, const char *body, json_t **j_r)
 {
-	struct answer a;
-	req_raw(api, tok, method, target, body, NULL, &a);
-	if (j_r) {
-		*j_r =
-		    a.body.len ? json_loadb((const char *)a.body.data, a.body.len, 0, NULL) : NULL;
-		if (a.body.len && *j_r == NULL)
-			fprintf(stderr, "  unparsable answer: %s\n", buf_cstr(&a.body));
-	}
-	if (a.status == 204 && a.body.len != 0)
-		fprintf(stderr, "  204 with a body\n");
-	buf_deinit(&a.body);
-	return a.status;
+	struct http_test_req rq = {.tok = tok,
+	                           .method = method,
+	                           .target = target,
+	                           .body = body,
+	                           .client = "127.0.0.1:40000"};
+	return http_test_call(api, &rq, j_r);
 }
 
 /* The status, checking the error code (and field when not NULL). */
@@ -140,34 +77,21 @@ static unsigned
 req_err(const char *tok, const char *method, const char *target, const char *body, const char *code,
         const char *field)
 {
-	json_t *j = NULL;
-	unsigned s = req(tok, method, target, body, &j);
-	json_t *e = json_object_get(j, "error");
-	CHECK_STR(json_string_value(json_object_get(e, "code")), code);
-	if (field)
-		CHECK_STR(json_string_value(json_object_get(e, "field")), field);
-	json_decref(j);
-	return s;
+	struct http_test_req rq = {.tok = tok,
+	                           .method = method,
+	                           .target = target,
+	                           .body = body,
+	                           .client = "127.0.0.1:40000"};
+	return http_test_err(api, &rq, code, field);
 }
 
-static const char *
-jstr(const json_t *o, const char *key)
-{
-	return json_string_value(json_object_get(o, key));
-}
+#define jstr http_test_jstr
 
 /* The number of items of the list at target (-1 unless 200). */
 static long long
 list_len(const char *tok, const char *target)
 {
-	json_t *j;
-	if (req(tok, "GET", target, NULL, &j) != 200) {
-		json_decref(j);
-		return -1;
-	}
-	long long n = (long long)json_array_size(json_object_get(j, "data"));
-	json_decref(j);
-	return n;
+	return http_test_list_len(api, tok, target);
 }
 
 static int64_t
@@ -403,7 +327,7 @@ test_webhooks(void)
 	/* private receivers when the configuration allows them */
 	struct http_limits lim = {.webhooks_allow_private = true};
 	struct http_api *priv = http_api_new(st, &hooks, &lim);
-	struct answer a;
+	struct http_test_answer a;
 	req_raw(priv, admin_tok, "POST", W_BASE, "{\"url\":\"http://127.0.0.1:9/hook\"}", NULL, &a);
 	CHECK_INT(a.status, 201);
 	buf_deinit(&a.body);
@@ -600,7 +524,7 @@ test_tracking(void)
 	unsigned char key[TRACK_KEY_LEN];
 	CHECK_INT(store_secret(st, "tracking", key, sizeof key, &err), 0);
 	char tok[TRACK_TOKEN_MAX], target[TRACK_TOKEN_MAX + 16];
-	struct answer a;
+	struct http_test_answer a;
 	int calls = events_added_calls;
 
 	/* the pixel, twice: first, then a repeat */

@@ -10,8 +10,8 @@
 
 #include "auth/passwd.h"
 #include "http/http_private.h"
+#include "http/http_test.h"
 #include "test.h"
-#include "test_tmp.h"
 #include "tmpl/tmpl.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -22,32 +22,13 @@ static struct http_api *api;
 static const struct http_hooks hooks; /* none of these routes uses a hook */
 static char admin_tok[128], dom_tok[128];
 
-/* Makes a key (domain NULL = admin) directly in the store; its token into tok. */
-static int64_t
-make_key(const char *domain, char *tok)
-{
-	char hash[AUTH_APIKEY_HASH_MAX], prefix[AUTH_APIKEY_PREFIX_SIZE];
-	auth_apikey_new(tok, hash, prefix);
-	int64_t id = 0;
-	struct err err = {0};
-	if (store_apikey_add(st, hash, prefix, "test", domain, 1000, &id, &err) < 0)
-		fprintf(stderr, "  store_apikey_add: %s\n", err.msg);
-	return id;
-}
-
 static void
 setup(void)
 {
-	test_tmpdir(tmpdir, sizeof tmpdir, "routes-misc");
-	char path[128];
-	(void)snprintf(path, sizeof path, "%s/lightr.db", tmpdir);
-	struct err err = {0};
-	if (store_open(path, &st, &err) < 0 || store_domain_add(st, "example.com", &err) < 0 ||
-	    store_domain_add(st, "other.test", &err) < 0) {
-		fprintf(stderr, "setup: %s\n", err.msg);
-		exit(1);
-	}
-	if (make_key(NULL, admin_tok) == 0 || make_key("example.com", dom_tok) == 0)
+	static const char *const domains[] = {"example.com", "other.test", NULL};
+	st = http_test_store_open(tmpdir, sizeof tmpdir, "routes-misc", domains);
+	if (http_test_make_key(st, NULL, 1000, admin_tok) == 0 ||
+	    http_test_make_key(st, "example.com", 1000, dom_tok) == 0)
 		exit(1);
 	struct http_limits lim = {0};
 	api = http_api_new(st, &hooks, &lim);
@@ -56,9 +37,7 @@ setup(void)
 static void
 teardown(void)
 {
-	http_api_free(&api);
-	store_close(&st);
-	test_tmpdir_remove(tmpdir);
+	http_test_teardown(&api, &st, tmpdir);
 }
 
 /* One request: target may carry "?k=v&k=v" (no percent-encoding); ctype NULL with a body means
@@ -67,49 +46,9 @@ static unsigned
 req_ct(const char *tok, const char *method, const char *target, const char *ctype, const char *body,
        json_t **j_r)
 {
-	char path[1024], qs[1024] = "", auth[160];
-	struct http_kv q[HTTP_QUERY_MAX];
-	size_t nq = 0;
-	const char *qm = strchr(target, '?');
-	(void)snprintf(path, sizeof path, "%.*s",
-	               (int)(qm ? (size_t)(qm - target) : strlen(target)), target);
-	if (qm)
-		(void)snprintf(qs, sizeof qs, "%s", qm + 1);
-	for (char *save = NULL, *t = strtok_r(qs, "&", &save); t && nq < HTTP_QUERY_MAX;
-	     t = strtok_r(NULL, "&", &save)) {
-		char *eq = strchr(t, '=');
-		if (eq)
-			*eq = '\0';
-		q[nq++] = (struct http_kv){t, eq ? eq + 1 : ""};
-	}
-	if (tok)
-		(void)snprintf(auth, sizeof auth, "Bearer %s", tok);
-	struct http_request r = {
-	    .method = method,
-	    .path = path,
-	    .query = q,
-	    .n_query = nq,
-	    .authorization = tok ? auth : NULL,
-	    .content_type = body ? (ctype ? ctype : "application/json") : NULL,
-	    .body = (const unsigned char *)body,
-	    .body_len = body ? strlen(body) : 0,
-	    .client = "127.0.0.1",
-	};
-	struct http_response resp;
-	buf_init(&resp.body, 0);
-	http_api_handle(api, &r, &resp);
-	unsigned status = resp.status;
-	if (j_r) {
-		*j_r = resp.body.len
-		           ? json_loadb((const char *)resp.body.data, resp.body.len, 0, NULL)
-		           : NULL;
-		if (resp.body.len && *j_r == NULL)
-			fprintf(stderr, "  unparsable answer: %s\n", buf_cstr(&resp.body));
-	}
-	if (status == 204 && resp.body.len != 0)
-		fprintf(stderr, "  204 with a body\n");
-	buf_deinit(&resp.body);
-	return status;
+	struct http_test_req rq = {
+	    .tok = tok, .method = method, .target = target, .ctype = ctype, .body = body};
+	return http_test_call(api, &rq, j_r);
 }
 
 static unsigned
@@ -123,21 +62,11 @@ static unsigned
 req_err(const char *tok, const char *method, const char *target, const char *body, const char *code,
         const char *field)
 {
-	json_t *j = NULL;
-	unsigned s = req(tok, method, target, body, &j);
-	json_t *e = json_object_get(j, "error");
-	CHECK_STR(json_string_value(json_object_get(e, "code")), code);
-	if (field)
-		CHECK_STR(json_string_value(json_object_get(e, "field")), field);
-	json_decref(j);
-	return s;
+	struct http_test_req rq = {.tok = tok, .method = method, .target = target, .body = body};
+	return http_test_err(api, &rq, code, field);
 }
 
-static const char *
-jstr(const json_t *o, const char *key)
-{
-	return json_string_value(json_object_get(o, key));
-}
+#define jstr http_test_jstr
 
 static const char *
 err_msg(const json_t *j)
@@ -552,12 +481,7 @@ enqueue(const char *body, const struct store_remote_rcpt *r, size_t n)
 static long long
 list_len(const char *target)
 {
-	json_t *j;
-	if (req(admin_tok, "GET", target, NULL, &j) != 200)
-		return -1;
-	long long n = (long long)json_array_size(json_object_get(j, "data"));
-	json_decref(j);
-	return n;
+	return http_test_list_len(api, admin_tok, target);
 }
 
 /* POST target; the "changed" count or -1. */

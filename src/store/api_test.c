@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "store/store.h"
+#include "store/store_test_util.h"
 #include "test.h"
 #include "test_tmp.h"
 #include "util/log.h"
@@ -24,32 +25,13 @@ static const char H3[] = "333333333333333333333333333333333333333333333333333333
 static struct store *
 open_fresh(void)
 {
-	test_tmpdir(tmpdir, sizeof tmpdir, "store-api");
-	(void)snprintf(dbpath, sizeof dbpath, "%s/lightr.db", tmpdir);
-	struct store *st = NULL;
-	struct err err = {0};
-	if (store_open(dbpath, &st, &err) < 0) {
-		fprintf(stderr, "store_open: %s\n", err.msg);
-		exit(1);
-	}
-	return st;
+	return store_test_open(tmpdir, sizeof tmpdir, dbpath, sizeof dbpath, "store-api");
 }
 
 static int64_t
 sql_int(const char *sql)
 {
-	sqlite3 *db;
-	int64_t v = -1;
-	if (sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
-		sqlite3_stmt *stmt;
-		if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) == SQLITE_OK) {
-			if (sqlite3_step(stmt) == SQLITE_ROW)
-				v = sqlite3_column_int64(stmt, 0);
-			sqlite3_finalize(stmt);
-		}
-	}
-	sqlite3_close(db);
-	return v;
+	return store_test_sql_int(dbpath, sql);
 }
 
 static void

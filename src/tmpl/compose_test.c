@@ -112,6 +112,21 @@ n_children(GMimeObject *o)
 	return o && GMIME_IS_MULTIPART(o) ? g_mime_multipart_get_count(GMIME_MULTIPART(o)) : -1;
 }
 
+/* Builds m (as build() does) and checks that its body is a multipart/sub of n parts; the body
+ * into *b_r. Returns the message (g_object_unref it), NULL when the build failed. */
+static GMimeMessage *
+build_multipart(const struct compose_msg *m, struct buf *out, const char *sub, int n,
+                GMimeObject **b_r)
+{
+	GMimeMessage *msg = build(m, out, NULL);
+	if (msg == NULL)
+		return NULL;
+	*b_r = g_mime_message_get_mime_part(msg);
+	CHECK(is_type(*b_r, "multipart", sub));
+	CHECK_INT(n_children(*b_r), n);
+	return msg;
+}
+
 /* The transfer-decoded content of a leaf part into b (reset first). */
 static void
 decoded(GMimeObject *o, struct buf *b)
@@ -232,12 +247,10 @@ test_alternative(void)
 	m.text = "plain text\n";
 	m.html = "<b>html</b>\n";
 	struct buf out;
-	GMimeMessage *msg = build(&m, &out, NULL);
+	GMimeObject *b;
+	GMimeMessage *msg = build_multipart(&m, &out, "alternative", 2, &b);
 	if (msg == NULL)
 		goto out;
-	GMimeObject *b = g_mime_message_get_mime_part(msg);
-	CHECK(is_type(b, "multipart", "alternative"));
-	CHECK_INT(n_children(b), 2);
 	check_text(child(b, 0), "plain", "plain text\r\n", "7bit");
 	check_text(child(b, 1), "html", "<b>html</b>\r\n", "7bit");
 	g_object_unref(msg);
@@ -259,13 +272,11 @@ test_related(void)
 	m.att = att;
 	m.n_att = 2;
 	struct buf out;
-	GMimeMessage *msg = build(&m, &out, NULL);
+	GMimeObject *b;
+	GMimeMessage *msg = build_multipart(&m, &out, "related", 3, &b);
 	if (msg == NULL)
 		goto out;
-	GMimeObject *b = g_mime_message_get_mime_part(msg);
-	CHECK(is_type(b, "multipart", "related"));
 	CHECK_STR(g_mime_object_get_content_type_parameter(b, "type"), "multipart/alternative");
-	CHECK_INT(n_children(b), 3);
 	CHECK(is_type(child(b, 0), "multipart", "alternative"));
 	check_text(child(child(b, 0), 0), "plain", "Hi Bob\r\n", "7bit");
 	check_text(child(child(b, 0), 1), "html", "<img src=\"cid:logo@example.com\">\r\n", "7bit");
@@ -289,13 +300,11 @@ test_related_html_only(void)
 	m.att = att;
 	m.n_att = 1;
 	struct buf out;
-	GMimeMessage *msg = build(&m, &out, NULL);
+	GMimeObject *b;
+	GMimeMessage *msg = build_multipart(&m, &out, "related", 2, &b);
 	if (msg == NULL)
 		goto out;
-	GMimeObject *b = g_mime_message_get_mime_part(msg);
-	CHECK(is_type(b, "multipart", "related"));
 	CHECK_STR(g_mime_object_get_content_type_parameter(b, "type"), "text/html");
-	CHECK_INT(n_children(b), 2);
 	check_text(child(b, 0), "html", "<img src=\"cid:logo\">", "7bit");
 	check_attachment(child(b, 1), "image", "png", "inline", "logo.png", "logo", png,
 	                 sizeof png);
@@ -313,12 +322,10 @@ test_inline_without_html(void)
 	m.att = att;
 	m.n_att = 1;
 	struct buf out;
-	GMimeMessage *msg = build(&m, &out, NULL);
+	GMimeObject *b;
+	GMimeMessage *msg = build_multipart(&m, &out, "mixed", 2, &b);
 	if (msg == NULL)
 		goto out;
-	GMimeObject *b = g_mime_message_get_mime_part(msg);
-	CHECK(is_type(b, "multipart", "mixed"));
-	CHECK_INT(n_children(b), 2);
 	check_text(child(b, 0), "plain", "Hi Bob\r\n", "7bit");
 	check_attachment(child(b, 1), "image", "png", "attachment", "logo.png", NULL, png,
 	                 sizeof png);
@@ -340,12 +347,10 @@ test_mixed(void)
 	m.att = att;
 	m.n_att = 3;
 	struct buf out;
-	GMimeMessage *msg = build(&m, &out, NULL);
+	GMimeObject *b;
+	GMimeMessage *msg = build_multipart(&m, &out, "mixed", 4, &b);
 	if (msg == NULL)
 		goto out;
-	GMimeObject *b = g_mime_message_get_mime_part(msg);
-	CHECK(is_type(b, "multipart", "mixed"));
-	CHECK_INT(n_children(b), 4);
 	check_text(child(b, 0), "plain", "Hi Bob\r\n", "7bit");
 	check_attachment(child(b, 1), "application", "octet-stream", "attachment", "report.bin",
 	                 NULL, png, sizeof png);
