@@ -50,6 +50,12 @@ deps:
 lightr: build/rel/liblightr.a build/rel/cli/main.o
 	$(CC) $(CFLAGS_REL) -o $@ build/rel/cli/main.o build/rel/liblightr.a $(PKG_LIBS)
 
+# Rate-limit micro-benchmark (issue 8): prints a Markdown table; see bench/limit-bench.c.
+.PHONY: bench-limit
+bench-limit: build/rel/limit-bench
+build/rel/limit-bench: bench/limit-bench.c build/rel/liblightr.a src/limit/limit.h
+	$(CC) $(CFLAGS_REL) -o build/rel/limit-bench bench/limit-bench.c build/rel/liblightr.a $(PKG_LIBS)
+
 build/rel/liblightr.a: $(REL_OBJ)
 	@rm -f $@; ar rcs $@ $^
 build/rel/%.o: src/%.c $(HDRS)

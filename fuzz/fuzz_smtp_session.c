@@ -1,7 +1,8 @@
 /* libFuzzer target: the whole SMTP server session (FSM, parsers, DATA/BDAT, AUTH, STARTTLS,
  * header checks, Received) with stub hooks, like Dovecot's session fuzzers. data[0] picks the
- * role and TLS; the input is split at data[0] % size to exercise resumption (STYLE.md B.13 ex.
- * 9); a pending STARTTLS is "completed" between the pieces. */
+ * role, TLS and whether the rate-limit hooks are set; the input is split at data[0] % size to
+ * exercise resumption (STYLE.md B.13 ex. 9); a pending STARTTLS is "completed" between the
+ * pieces. */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -64,6 +65,33 @@ stub_deliver(void *ctx, const struct smtp_envelope *env, const unsigned char *ms
 	return 0;
 }
 
+/* Rate-limit hooks: addresses starting with "lim" are refused (451 4.7.1), and the fifth
+ * recipient too; an "x" address gets a bad (2xx) reply the session must replace. */
+static int
+stub_mail_check(void *ctx, const char *account, const char *from, struct smtp_hook_reply *r)
+{
+	ASSERT(from != NULL);
+	if (strncmp(from, "lim", 3) != 0 && strncmp(from, "x", 1) != 0)
+		return 0;
+	r->code = from[0] == 'x' ? 250 : 451;
+	snprintf(r->enhanced, sizeof r->enhanced, "4.7.1");
+	snprintf(r->text, sizeof r->text, "limit of 1 message per minute reached");
+	return 1;
+}
+
+static int
+stub_rcpt_check(void *ctx, const char *account, const char *rcpt, size_t n,
+                struct smtp_hook_reply *r)
+{
+	ASSERT(rcpt != NULL && n >= 1);
+	if (strncmp(rcpt, "lim", 3) != 0 && n != 5)
+		return 0;
+	r->code = 451;
+	snprintf(r->enhanced, sizeof r->enhanced, "4.7.1");
+	snprintf(r->text, sizeof r->text, "limit of 4 recipients reached");
+	return 1;
+}
+
 static void
 stub_log(void *ctx, const char *line)
 {
@@ -119,6 +147,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	};
 	struct smtp_conn_info info = {.client_ip = "192.0.2.1", .listener = "fuzz"};
 	uint8_t sel = size ? data[0] : 0;
+	if (sel & 32) {
+		hooks.mail_check = stub_mail_check;
+		hooks.rcpt_check = stub_rcpt_check;
+	}
 	enum smtp_role role = (enum smtp_role)(sel % 3);
 	bool tls = role == SMTP_ROLE_SUBMISSIONS || (sel & 4);
 	struct smtp_server *s = smtp_server_new(role, &lim, &hooks, &info, tls, "fz");

@@ -106,6 +106,15 @@ int cmd_apikey(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_webhook(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_suppression(struct cli_ctx *ctx, int argc, char **argv);
 
+/* Rate limits (issue 8, cmd_account.c). Prints the "limits:" block of `account show` /
+ * `domain show` for the account (domain false) or domain name (server_limit_usage with the
+ * loaded config). Returns EXIT_OK or EXIT_FAIL after printing why. */
+int cli_limits_print(struct cli_ctx *ctx, struct store *st, bool domain, const char *name);
+/* `lightr account|domain limit NAME RULE VALUE|none`: sets (VALUE, 0 = unlimited) or removes
+ * (none) the override of RULE; pos = {NAME (already validated into name), RULE, VALUE}. */
+int cli_limit_set(struct cli_ctx *ctx, bool domain, const char *name, const char *rule,
+                  const char *value, const char *usage);
+
 /* Creates the default DKIM keys of a new domain (cmd_dkim.c): one Ed25519 and one RSA-2048
  * active key with selectors <algo>-<YYYYMMDD>. Returns 0, or -1 with err set. */
 

@@ -1,5 +1,5 @@
-/* lightr account add|list|show|passwd|remove (and disable|enable|admin). Passwords come from stdin
- * with
+/* lightr account add|list|show|passwd|remove (and disable|enable|admin|limit). Passwords come from
+ * stdin with
  * --password-stdin, or are generated and printed once; only the argon2id hash is stored. */
 #include <stdio.h>
 #include <string.h>
@@ -7,7 +7,10 @@
 #include "auth/passwd.h"
 #include "cli_private.h"
 #include "mail/addr.h"
+#include "server/server.h"
 #include "util/strconv.h"
+
+#define CLI_LIMIT_VALUE_MAX 1000000000000ull /* as the REST API's overrides */
 
 /* Gets the password from stdin or generates one; hashes it into hash. *generated_r tells the
  * caller to print it. */
@@ -126,7 +129,9 @@ static int
 account_show(struct cli_ctx *ctx, int argc, char **argv)
 {
 	PARSE_ARGS(NULL, "lightr account show ADDRESS",
-	           "Shows an account and its mailboxes (never its password).\n", 1, 1);
+	           "Shows an account, its mailboxes and its sending limits with today's usage\n"
+	           "(never its password).\n",
+	           1, 1);
 	char addr[ADDR_MAX + 1];
 	if (cli_address_arg(a.pos[0], false, addr, sizeof addr) < 0)
 		return EXIT_FAIL;
@@ -160,7 +165,115 @@ account_show(struct cli_ctx *ctx, int argc, char **argv)
 		       (unsigned long long)mb[i].n_messages, mb[i].uidvalidity, mb[i].uidnext,
 		       mb[i].subscribed ? "" : " (unsubscribed)");
 	store_mailbox_list_free(&mb, n);
+	return cli_limits_print(ctx, st, false, addr);
+}
+
+/* ---- rate limits (issue 8) ---- */
+
+int
+cli_limits_print(struct cli_ctx *ctx, struct store *st, bool domain, const char *name)
+{
+	/* The effective limits need the configured defaults: make the loaded config current. */
+	struct config *cur = config_current();
+	if (cur == NULL) {
+		struct config *cfg = cli_config(ctx);
+		if (cfg == NULL)
+			return EXIT_FAIL;
+		config_set_current(config_ref(cfg));
+	}
+	config_unref(&cur);
+	struct server_limit_usage u[SERVER_LIMIT_RULES];
+	struct err err;
+	if (server_limit_usage(st, domain ? SERVER_LIMIT_DOMAIN : SERVER_LIMIT_ACCOUNT, name, u,
+	                       &err) < 0)
+		return cli_store_error(name, &err);
+	printf("limits:\n  %-24s %12s %12s %10s\n", "RULE", "LIMIT", "USED TODAY", "RESETS IN");
+	bool windowed = false;
+	for (size_t i = 0; i < SERVER_LIMIT_RULES; i++) {
+		char lim[32], used[32], resets[32];
+		bool daily = strstr(u[i].rule, "_per_day") != NULL;
+		bool per_msg = strstr(u[i].rule, "_per_message") != NULL;
+		if (u[i].limit)
+			snprintf(lim, sizeof lim, "%llu", (unsigned long long)u[i].limit);
+		else
+			snprintf(lim, sizeof lim, "unlimited");
+		/* Per-minute and per-hour windows live in the running server's memory only. */
+		if (daily)
+			snprintf(used, sizeof used, "%llu", (unsigned long long)u[i].used);
+		else
+			snprintf(used, sizeof used, "-");
+		if (daily && u[i].resets_in_s > 0)
+			snprintf(resets, sizeof resets, "%llds", (long long)u[i].resets_in_s);
+		else
+			snprintf(resets, sizeof resets, "-");
+		windowed = windowed || (!daily && !per_msg);
+		printf("  %-24s %12s %12s %10s%s\n", u[i].rule, lim, used, resets,
+		       u[i].overridden ? "  (override)" : "");
+	}
+	if (windowed)
+		printf("  (per-minute and per-hour usage is kept by the running server: GET "
+		       "/api/v1/%s/%s/limits)\n",
+		       domain ? "domains" : "accounts", name);
 	return EXIT_OK;
+}
+
+int
+cli_limit_set(struct cli_ctx *ctx, bool domain, const char *name, const char *rule,
+              const char *value, const char *usage)
+{
+	bool known = false;
+	for (size_t i = 0; server_limit_rule_names[i] && !known; i++)
+		known = strcmp(server_limit_rule_names[i], rule) == 0;
+	if (!known) {
+		char list[256] = "";
+		size_t off = 0;
+		for (size_t i = 0; server_limit_rule_names[i]; i++) {
+			int w = snprintf(list + off, sizeof list - off, "%s%s", i ? ", " : "",
+			                 server_limit_rule_names[i]);
+			if (w < 0 || (size_t)w >= sizeof list - off)
+				break;
+			off += (size_t)w;
+		}
+		return cli_usage_error(usage, "unknown rule '%s' (one of: %s)", rule, list);
+	}
+	bool set = strcmp(value, "none") != 0;
+	uint64_t v = 0;
+	if (set && strconv_u64(slice_from(value), CLI_LIMIT_VALUE_MAX, &v) < 0)
+		return cli_usage_error(usage, "'%s' is neither a number (0 = unlimited) nor none",
+		                       value);
+	struct store *st = cli_store(ctx);
+	struct err err;
+	if (st == NULL)
+		return EXIT_FAIL;
+	if (store_limit_override_set(st, domain ? STORE_LIMIT_DOMAIN : STORE_LIMIT_ACCOUNT, name,
+	                             rule, set, v, &err) < 0)
+		return cli_store_error(name, &err);
+	if (!set)
+		printf("%s %s: %s back to the default\n", domain ? "domain" : "account", name,
+		       rule);
+	else if (v == 0)
+		printf("%s %s: %s unlimited\n", domain ? "domain" : "account", name, rule);
+	else
+		printf("%s %s: %s %llu\n", domain ? "domain" : "account", name, rule,
+		       (unsigned long long)v);
+	printf("a running server applies it to the next message\n");
+	return EXIT_OK;
+}
+
+static int
+account_limit(struct cli_ctx *ctx, int argc, char **argv)
+{
+	static const char usage[] = "lightr account limit ADDRESS RULE VALUE|none";
+	PARSE_ARGS(NULL, usage,
+	           "Overrides a sending limit of the account (0 = unlimited); 'none' removes the\n"
+	           "override, so the configured default (limits.account.*) applies again. RULE is\n"
+	           "messages_per_minute, messages_per_hour, messages_per_day, recipients_per_day\n"
+	           "or recipients_per_message.\n",
+	           3, 3);
+	char addr[ADDR_MAX + 1];
+	if (cli_address_arg(a.pos[0], false, addr, sizeof addr) < 0)
+		return EXIT_FAIL;
+	return cli_limit_set(ctx, false, addr, a.pos[1], a.pos[2], usage);
 }
 
 static int
@@ -248,6 +361,7 @@ cmd_account(struct cli_ctx *ctx, int argc, char **argv)
 	    {"disable", account_disable, "stop an account from logging in and sending"},
 	    {"enable", account_enable, "re-enable a disabled account"},
 	    {"admin", account_admin, "let an account send as any address of its domain (on|off)"},
+	    {"limit", account_limit, "override a sending limit of an account (VALUE|none)"},
 	    {NULL, NULL, NULL},
 	};
 	return cli_dispatch(ctx, "account", subs, argc, argv);

@@ -1,4 +1,4 @@
-/* lightr domain add|list|show|remove|dns. */
+/* lightr domain add|list|show|remove|dns|limit. */
 #include <stdio.h>
 #include <string.h>
 
@@ -88,7 +88,7 @@ static int
 domain_show(struct cli_ctx *ctx, int argc, char **argv)
 {
 	PARSE_ARGS(NULL, "lightr domain show DOMAIN",
-	           "Shows a domain with its accounts and aliases.\n", 1, 1);
+	           "Shows a domain with its accounts, aliases and sending limits.\n", 1, 1);
 	char name[ADDR_DOMAIN_MAX + 1];
 	if (cli_domain_arg(a.pos[0], name, sizeof name) < 0)
 		return EXIT_FAIL;
@@ -123,7 +123,24 @@ domain_show(struct cli_ctx *ctx, int argc, char **argv)
 		printf("\n");
 	}
 	store_alias_list_free(&aliases, nl);
-	return EXIT_OK;
+	return cli_limits_print(ctx, st, true, name);
+}
+
+static int
+domain_limit(struct cli_ctx *ctx, int argc, char **argv)
+{
+	static const char usage[] = "lightr domain limit DOMAIN RULE VALUE|none";
+	PARSE_ARGS(
+	    NULL, usage,
+	    "Overrides a sending limit shared by all senders of the domain (0 = unlimited);\n"
+	    "'none' removes the override, so the configured default (limits.domain.*)\n"
+	    "applies again. RULE is messages_per_minute, messages_per_hour,\n"
+	    "messages_per_day, recipients_per_day or recipients_per_message.\n",
+	    3, 3);
+	char name[ADDR_DOMAIN_MAX + 1];
+	if (cli_domain_arg(a.pos[0], name, sizeof name) < 0)
+		return EXIT_FAIL;
+	return cli_limit_set(ctx, true, name, a.pos[1], a.pos[2], usage);
 }
 
 static int
@@ -162,6 +179,7 @@ cmd_domain(struct cli_ctx *ctx, int argc, char **argv)
 	    {"show", domain_show, "show a domain with its accounts and aliases"},
 	    {"remove", domain_remove, "remove a domain (--force: with its accounts)"},
 	    {"dns", domain_dns, "print the DNS records (MX, SPF, DKIM, DMARC) of a domain"},
+	    {"limit", domain_limit, "override a sending limit of a domain (VALUE|none)"},
 	    {NULL, NULL, NULL},
 	};
 	return cli_dispatch(ctx, "domain", subs, argc, argv);

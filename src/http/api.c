@@ -6,11 +6,13 @@
  * for paths that do not exist, so that unauthenticated clients learn nothing. Then 404 (no such
  * path), 405 (path exists, not with this method), 403 (admin route, domain key), the handler. */
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "auth/passwd.h"
 #include "http_private.h"
@@ -20,7 +22,10 @@
 #include "util/strconv.h"
 #include "util/xalloc.h"
 
-#define HTTP_CURSOR_MAX 600 /* hex of a key up to 299 bytes, plus the marker */
+#define HTTP_CURSOR_MAX           600  /* hex of a key up to 299 bytes, plus the marker */
+#define HTTP_AUTH_DELAY_MAX_MS    5000 /* the longest auth_gate delay slept in a request */
+#define HTTP_AUTH_LOCKOUT_RETRY_S 60   /* Retry-After for a locked-out IP */
+#define HTTP_IP_MAX               64   /* an IPv6 address as text, with room */
 
 static void meta_healthz(struct http_ctx *c);
 static void meta_openapi(struct http_ctx *c);
@@ -131,6 +136,74 @@ fail:
 
 /* ---- authentication ---- */
 
+/* The client's IP: req->client ("1.2.3.4:443", "[::1]:443", or a bare address) without the
+ * port, into out. */
+static void
+api_client_ip(const char *client, char *out, size_t n)
+{
+	if (client == NULL || client[0] == '\0') {
+		(void)snprintf(out, n, "-");
+		return;
+	}
+	const char *end = NULL;
+	if (client[0] == '[') {
+		client++;
+		end = strchr(client, ']');
+	} else if (strchr(client, ':') == strrchr(client, ':')) {
+		end = strchr(client, ':'); /* IPv4 with a port; a bare IPv6 has several */
+	}
+	size_t len = end ? (size_t)(end - client) : strlen(client);
+	(void)snprintf(out, n, "%.*s", (int)(len < n ? len : n - 1), client);
+}
+
+/* Authentication failures per client IP (issue 8): auth_gate may ask for a delay (slept here,
+ * at most HTTP_AUTH_DELAY_MAX_MS) or refuse a locked-out IP with 429 rate_limited and
+ * Retry-After HTTP_AUTH_LOCKOUT_RETRY_S (the hook does not say how long the lockout lasts; a
+ * client retrying earlier is refused again). 429 rather than 401: the key was not even checked,
+ * and a client must not conclude that it is wrong. Returns -1 after answering. */
+static int
+api_auth_gate(struct http_ctx *c, const char *ip)
+{
+	if (c->hooks == NULL || c->hooks->auth_gate == NULL)
+		return 0;
+	int64_t ms = c->hooks->auth_gate(c->hooks->ctx, ip);
+	if (ms < 0) {
+		struct http_limit_verdict v = {.rule = "auth_failures",
+		                               .limit = 0,
+		                               .retry_after_s = HTTP_AUTH_LOCKOUT_RETRY_S};
+		(void)snprintf(v.who, sizeof v.who, "%s", ip);
+		(void)snprintf(v.text, sizeof v.text,
+		               "too many failed authentications from %s; try again later", ip);
+		return http_error_limited(c, &v);
+	}
+	if (ms > 0) {
+		if (ms > HTTP_AUTH_DELAY_MAX_MS)
+			ms = HTTP_AUTH_DELAY_MAX_MS;
+		struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	}
+	return 0;
+}
+
+static void
+api_auth_result(struct http_ctx *c, const char *ip, bool ok)
+{
+	if (c->hooks && c->hooks->auth_result)
+		c->hooks->auth_result(c->hooks->ctx, ip, ok);
+}
+
+/* The key's request budget (requests per key per second): 429 when over. */
+static int
+api_limit_request(struct http_ctx *c)
+{
+	struct http_limit_verdict v = {0};
+	if (c->hooks == NULL || c->hooks->limit_request == NULL ||
+	    c->hooks->limit_request(c->hooks->ctx, c->key_id, &v))
+		return 0;
+	return http_error_limited(c, &v);
+}
+
 static int
 api_authenticate(struct http_ctx *c)
 {
@@ -149,22 +222,30 @@ api_authenticate(struct http_ctx *c)
 	size_t len = strlen(h);
 	while (len > 0 && h[len - 1] == ' ')
 		len--;
-	char hash[65];
+	char hash[65], ip[HTTP_IP_MAX];
 	struct store_apikey k;
 	struct err err;
-	if (auth_apikey_hash(h, len, hash) < 0)
+	api_client_ip(c->req->client, ip, sizeof ip);
+	if (api_auth_gate(c, ip) < 0)
+		return -1;
+	if (auth_apikey_hash(h, len, hash) < 0) {
+		api_auth_result(c, ip, false);
 		return http_error(c, 401, "unauthorized", NULL, "invalid or revoked API key");
+	}
 	if (store_apikey_lookup(c->st, hash, &k, &err) < 0) {
-		if (err.code == STORE_ENOTFOUND)
+		if (err.code == STORE_ENOTFOUND) {
+			api_auth_result(c, ip, false);
 			return http_error(c, 401, "unauthorized", NULL,
 			                  "invalid or revoked API key");
+		}
 		return http_store_error(c, &err, "api key lookup");
 	}
+	api_auth_result(c, ip, true);
 	c->key_id = k.id;
 	c->admin = k.domain == NULL;
 	(void)snprintf(c->key_domain, sizeof c->key_domain, "%s", k.domain ? k.domain : "");
 	store_apikey_deinit(&k);
-	return 0;
+	return api_limit_request(c);
 }
 
 /* ---- the request ---- */
@@ -336,6 +417,29 @@ http_error(struct http_ctx *c, unsigned status, const char *code, const char *fi
 	json_decref(t);
 	http_api_error(c->resp, status, code, msg, field);
 	c->answered = true;
+	return -1;
+}
+
+int
+http_error_limited(struct http_ctx *c, const struct http_limit_verdict *v)
+{
+	bool retry = v->retry_after_s > 0;
+	json_t *lim = json_object();
+	json_object_set_new(lim, "rule", http_json_strn(v->rule));
+	json_object_set_new(lim, "who", http_json_strn(v->who));
+	json_object_set_new(lim, "limit", json_integer((json_int_t)v->limit));
+	json_object_set_new(lim, "retry_after",
+	                    retry ? json_integer((json_int_t)v->retry_after_s) : json_null());
+	json_t *msg = json_string(v->text);
+	json_t *e = json_object();
+	json_object_set_new(e, "code", json_string(retry ? "rate_limited" : "limit_exceeded"));
+	json_object_set_new(e, "message", msg ? msg : json_string("rate limit reached"));
+	json_object_set_new(e, "field", json_null());
+	json_object_set_new(e, "limit", lim);
+	http_reply(c, retry ? 429 : 422, json_pack("{s:o}", "error", e));
+	if (retry)
+		(void)snprintf(c->resp->retry_after, sizeof c->resp->retry_after, "%lld",
+		               (long long)v->retry_after_s);
 	return -1;
 }
 

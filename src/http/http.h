@@ -67,7 +67,25 @@ struct http_submit {
 	size_t n_rcpts;
 	const struct store_api_send *api; /* stored in the same transaction */
 	const char *request_id;           /* for logs */
+	void *limit_taken;                /* from hooks->limit_send, or NULL */
 };
+/* A rate limit that refused (issue 8): the rule, whose budget, its value, when it frees, and a
+ * sentence for the error message. */
+struct http_limit_verdict {
+	const char *rule;
+	char who[320];
+	uint64_t limit;
+	int64_t retry_after_s; /* >= 1; -1 = never for this request (recipients_per_message) */
+	char text[240];
+};
+struct http_limit_usage {
+	const char *rule;
+	uint64_t limit, used; /* limit 0 = unlimited */
+	int64_t resets_in_s;
+	bool overridden;
+};
+#define HTTP_LIMIT_RULES 5
+
 struct http_dns_record {
 	char *name;    /* absolute, with the final dot */
 	char *type;    /* "MX", "TXT" */
@@ -89,6 +107,24 @@ struct http_hooks {
 	                     const char *selector, char *selector_r, struct err *err);
 	/* New Ed25519 + RSA-2048 keys sign; old ones stay published keep_days. */
 	int (*dkim_rotate)(void *ctx, const char *domain, unsigned keep_days, struct err *err);
+	/* ---- rate limits (issue 8); each may be NULL (no limits) ----
+	 * A send of n recipients from domain: takes 1 message and n recipients from the domain's
+	 * budgets. 0 allowed (*taken_r: a handle for submit/refund), 1 refused (*v filled). */
+	int (*limit_send)(void *ctx, const char *domain, size_t n, void **taken_r,
+	                  struct http_limit_verdict *v);
+	/* Gives back (and frees) a handle of limit_send whose send was not stored. */
+	void (*limit_refund)(void *ctx, void *taken);
+	/* Frees a handle after a successful submit. */
+	void (*limit_done)(void *ctx, void *taken);
+	/* One request of API key key_id (requests per key per second): false + *v when over. */
+	bool (*limit_request)(void *ctx, int64_t key_id, struct http_limit_verdict *v);
+	/* API key authentication from ip: > 0 ms to wait, 0 go, -1 ip locked out; then the
+	 * outcome. */
+	int64_t (*auth_gate)(void *ctx, const char *ip);
+	void (*auth_result)(void *ctx, const char *ip, bool ok);
+	/* Limits and usage of an account (domain false) or domain (true). */
+	int (*limit_usage)(void *ctx, bool domain, const char *name,
+	                   struct http_limit_usage out[HTTP_LIMIT_RULES], struct err *err);
 	/* Events were added (tracking): the webhook sender may have work. May be NULL. */
 	void (*events_added)(void *ctx);
 	/* The records of `lightr domain dns` (heap; free with http_dns_records_free). */

@@ -92,6 +92,12 @@ void http_reply(struct http_ctx *c, unsigned status, json_t *obj);
 /* Sends the standard error body; field may be NULL. Returns -1 for "return http_error(...)". */
 int http_error(struct http_ctx *c, unsigned status, const char *code, const char *field,
                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* A rate limit refused (issue 8): 429 {"error": {"code": "rate_limited", "message": v->text,
+ * "field": null, "limit": {"rule", "who", "limit", "retry_after"}}} with Retry-After
+ * v->retry_after_s. A limit that waiting cannot satisfy (retry_after_s < 1:
+ * recipients_per_message) is 422 "limit_exceeded" with "retry_after": null and no
+ * Retry-After. Returns -1. */
+int http_error_limited(struct http_ctx *c, const struct http_limit_verdict *v);
 /* Maps a store error: ENOTFOUND 404 not_found, EEXIST 409 conflict, EBUSY 409 conflict,
  * EINVAL 422 invalid, EOVERQUOTA 422, anything else 500 internal (logged with what; the
  * client gets no internal detail). Returns -1. */
@@ -122,6 +128,31 @@ int http_scope_domain(struct http_ctx *c, const char *domain);
  * (templates): a domain key's own domain (a ?domain= naming another one is 403); an admin key
  * must give ?domain= (422 missing_field otherwise). Validated, lower-cased. */
 int http_scope_query_domain(struct http_ctx *c, char out[ADDR_DOMAIN_MAX + 1]);
+
+/* ---- rate limits (limits.c, issue 8) ---- */
+/* The rules an override may set, NULL-terminated (the same names as server/limits.c). */
+extern const char *const http_limit_rule_names[];
+#define HTTP_LIMIT_VALUE_MAX 1000000000000ull /* an override's largest value */
+/* One override change of a PATCH: set value (0 = unlimited) or remove (set false). */
+struct http_limit_change {
+	const char *rule; /* static: from http_limit_rule_names */
+	bool set;
+	uint64_t value;
+};
+/* The "limits" member of a PATCH body, {"<rule>": N or null}: absent → *n_r 0. Only admin keys
+ * may change overrides (403 forbidden otherwise); an unknown rule is 422 unknown_field, a value
+ * that is neither null nor an integer 0..HTTP_LIMIT_VALUE_MAX 422 invalid_type/out_of_range,
+ * each with field "limits.<rule>". -1 when answered. */
+int http_limits_parse(struct http_ctx *c, const json_t *body,
+                      struct http_limit_change out[HTTP_LIMIT_RULES], size_t *n_r);
+/* Stores the changes (store_limit_override_set) for the account (domain false) or domain name;
+ * -1 after answering a store error. */
+int http_limits_apply(struct http_ctx *c, bool domain, const char *name,
+                      const struct http_limit_change *v, size_t n);
+/* Answers 200 {"limits": [{"rule", "limit", "used", "remaining", "resets_in", "overridden"}]}
+ * from hooks->limit_usage ("limit" and "remaining" null when unlimited). The caller has checked
+ * the scope and that the account/domain exists. */
+void http_limits_reply(struct http_ctx *c, bool domain, const char *name);
 
 /* ---- JSON input (json.c) ---- */
 /* The body as a JSON object: 415 unsupported_media_type unless Content-Type is

@@ -211,8 +211,8 @@ route_account_get(struct http_ctx *c)
 static void
 route_account_update(struct http_ctx *c)
 {
-	static const char *const allowed[] = {"password", "quota", "disabled", "domain_admin",
-	                                      NULL};
+	static const char *const allowed[] = {"password",     "quota",  "disabled",
+	                                      "domain_admin", "limits", NULL};
 	char addr[ADDR_MAX + 1];
 	if (address_param(c, false, addr) < 0)
 		return;
@@ -224,7 +224,10 @@ route_account_update(struct http_ctx *c)
 	bool disabled = false, admin = false, has_quota, has_disabled, has_admin;
 	char hash[AUTH_HASH_MAX];
 	struct err err;
-	if (http_json_only(c, body, allowed) < 0 || password_member(c, body, &pw) < 0 ||
+	struct http_limit_change lim[HTTP_LIMIT_RULES];
+	size_t n_lim = 0;
+	if (http_json_only(c, body, allowed) < 0 || http_limits_parse(c, body, lim, &n_lim) < 0 ||
+	    password_member(c, body, &pw) < 0 ||
 	    http_json_uint(c, body, "quota", ACCOUNT_QUOTA_MAX, &quota, &has_quota) < 0 ||
 	    http_json_bool(c, body, "disabled", &disabled, &has_disabled) < 0 ||
 	    http_json_bool(c, body, "domain_admin", &admin, &has_admin) < 0)
@@ -244,6 +247,8 @@ route_account_update(struct http_ctx *c)
 		http_store_error(c, &err, "account update");
 		goto out;
 	}
+	if (http_limits_apply(c, false, addr, lim, n_lim) < 0)
+		goto out;
 	account_reply(c, 200, addr, NULL);
 out:
 	json_decref(body);
@@ -261,6 +266,23 @@ route_account_delete(struct http_ctx *c)
 		return;
 	}
 	http_reply(c, 204, NULL);
+}
+
+/* GET .../limits: the account's rate limits and current usage (issue 8). */
+static void
+route_account_limits(struct http_ctx *c)
+{
+	char addr[ADDR_MAX + 1];
+	if (address_param(c, false, addr) < 0)
+		return;
+	struct store_account a;
+	struct err err;
+	if (store_account_get(c->st, addr, &a, &err) < 0) {
+		http_store_error(c, &err, "account get");
+		return;
+	}
+	store_account_deinit(&a);
+	http_limits_reply(c, false, addr);
 }
 
 /* ---- aliases ---- */
@@ -420,6 +442,7 @@ const struct http_route http_routes_accounts[] = {
     {"GET", "/api/v1/accounts/{address}", route_account_get, 0},
     {"PATCH", "/api/v1/accounts/{address}", route_account_update, 0},
     {"DELETE", "/api/v1/accounts/{address}", route_account_delete, 0},
+    {"GET", "/api/v1/accounts/{address}/limits", route_account_limits, 0},
     {"GET", "/api/v1/aliases", route_alias_list, 0},
     {"POST", "/api/v1/aliases", route_alias_create, 0},
     {"GET", "/api/v1/aliases/{address}", route_alias_get, 0},

@@ -221,12 +221,12 @@ route_get(struct http_ctx *c)
 		http_reply(c, 200, o);
 }
 
-/* PATCH {"track_opens"?, "track_clicks"?}: the domain's tracking defaults (issue 7); members
- * left out keep their value. */
+/* PATCH {"track_opens"?, "track_clicks"?, "limits"?}: the domain's tracking defaults (issue
+ * 7) and rate-limit overrides (issue 8, admin keys only); members left out keep their value. */
 static void
 route_update(struct http_ctx *c)
 {
-	static const char *const allowed[] = {"track_opens", "track_clicks", NULL};
+	static const char *const allowed[] = {"track_opens", "track_clicks", "limits", NULL};
 	char name[ADDR_DOMAIN_MAX + 1];
 	if (domain_param(c, name) < 0)
 		return;
@@ -236,7 +236,9 @@ route_update(struct http_ctx *c)
 	struct store_domain d;
 	struct err err;
 	bool opens = false, clicks = false;
-	if (http_json_only(c, body, allowed) < 0)
+	struct http_limit_change lim[HTTP_LIMIT_RULES];
+	size_t n_lim = 0;
+	if (http_json_only(c, body, allowed) < 0 || http_limits_parse(c, body, lim, &n_lim) < 0)
 		goto out;
 	if (store_domain_get(c->st, name, &d, &err) < 0) {
 		http_store_error(c, &err, "domain get");
@@ -257,6 +259,10 @@ route_update(struct http_ctx *c)
 	    store_domain_set_tracking(c->st, name, opens, clicks, &err) < 0) {
 		store_domain_deinit(&d);
 		http_store_error(c, &err, "domain set tracking");
+		goto out;
+	}
+	if (http_limits_apply(c, true, name, lim, n_lim) < 0) {
+		store_domain_deinit(&d);
 		goto out;
 	}
 	json_t *o = domain_json_full(c, &d);
@@ -285,6 +291,23 @@ route_delete(struct http_ctx *c)
 		return;
 	}
 	http_reply(c, 204, NULL);
+}
+
+/* GET .../limits: the domain's rate limits and current usage (issue 8). */
+static void
+route_limits(struct http_ctx *c)
+{
+	char name[ADDR_DOMAIN_MAX + 1];
+	if (domain_param(c, name) < 0)
+		return;
+	struct store_domain d;
+	struct err err;
+	if (store_domain_get(c->st, name, &d, &err) < 0) {
+		http_store_error(c, &err, "domain get");
+		return;
+	}
+	store_domain_deinit(&d);
+	http_limits_reply(c, true, name);
 }
 
 static void
@@ -477,6 +500,7 @@ const struct http_route http_routes_domains[] = {
     {"PATCH", "/api/v1/domains/{domain}", route_update, 0},
     {"DELETE", "/api/v1/domains/{domain}", route_delete, HTTP_ROUTE_ADMIN},
     {"GET", "/api/v1/domains/{domain}/dns", route_dns, 0},
+    {"GET", "/api/v1/domains/{domain}/limits", route_limits, 0},
     {"GET", "/api/v1/domains/{domain}/dkim", route_dkim_list, 0},
     {"POST", "/api/v1/domains/{domain}/dkim", route_dkim_generate, 0},
     {"POST", "/api/v1/domains/{domain}/dkim/rotate", route_dkim_rotate, 0},

@@ -511,6 +511,26 @@ msg_commit(struct http_ctx *c, struct msg_send *s, const char *subject, const ch
 		           s->rcpts[0].error[0] ? s->rcpts[0].error : "rejected");
 		return;
 	}
+	/* Rate limits (issue 8): the recipients that will be attempted (queued or delivered, not
+	 * rejected, suppressed or duplicate) count against the From domain's budgets; refused →
+	 * 429 and nothing is sent. A send whose recipients were all suppressed sends nothing and
+	 * takes nothing. */
+	void *taken = NULL;
+	size_t n_try = 0;
+	for (size_t i = 0; i < s->n_rcpts; i++)
+		if (strcmp(s->rcpts[i].status, "duplicate") != 0 &&
+		    strcmp(s->rcpts[i].status, "rejected") != 0 &&
+		    strcmp(s->rcpts[i].status, "suppressed") != 0)
+			n_try++;
+	if (n_try > 0 && c->hooks && c->hooks->limit_send) {
+		struct http_limit_verdict v = {0};
+		if (c->hooks->limit_send(c->hooks->ctx, s->from_domain, n_try, &taken, &v) != 0) {
+			log_info("http %s limited from=<%s> recipients=%zu rule=%s", c->request_id,
+			         s->from, n_try, v.rule ? v.rule : "-");
+			http_error_limited(c, &v);
+			return;
+		}
+	}
 	const char *public_id = s->public_id;
 	json_t *resp = msg_response(s, public_id);
 	char *resp_text = json_dumps(resp, JSON_COMPACT);
@@ -550,12 +570,17 @@ msg_commit(struct http_ctx *c, struct msg_send *s, const char *subject, const ch
 	                          .rcpts = sr,
 	                          .n_rcpts = n_sr,
 	                          .api = &api,
-	                          .request_id = c->request_id};
+	                          .request_id = c->request_id,
+	                          .limit_taken = taken};
 	int64_t qid = 0;
 	struct err err = {0};
 	int rc = c->hooks && c->hooks->submit
 	             ? c->hooks->submit(c->hooks->ctx, &sub, &qid, &err)
 	             : err_set(&err, STORE_EINTERNAL, "sending is not available here");
+	if (taken && rc == 0 && c->hooks->limit_done)
+		c->hooks->limit_done(c->hooks->ctx, taken);
+	else if (taken && rc != 0 && c->hooks->limit_refund)
+		c->hooks->limit_refund(c->hooks->ctx, taken);
 	if (rc == 0) {
 		log_info("http %s sent id=%s from=<%s> size=%zu recipients=%zu queue=%lld",
 		         c->request_id, public_id, s->from, s->msg.len, n_sr, (long long)qid);

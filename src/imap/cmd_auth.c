@@ -105,7 +105,13 @@ try_login(struct imap_session *s, const char *user, const char *pass, size_t pas
           const char *method)
 {
 	struct err err = {0};
+	if (s->hooks.auth_gate != NULL && !s->hooks.auth_gate(s->hooks.ctx, user)) {
+		login_failed(s, user, method); /* locked out: the password is not checked */
+		return;
+	}
 	int r = s->ms->ops->login(s->ms, user, pass, pass_len, &err);
+	if (r >= 0 && s->hooks.auth_result != NULL)
+		s->hooks.auth_result(s->hooks.ctx, user, r > 0);
 	if (r > 0) {
 		login_ok(s, user, method);
 	} else if (r == 0) {

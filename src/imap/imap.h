@@ -52,6 +52,14 @@ struct imap_hooks {
 	void (*log)(void *ctx, const char *line);
 	/* Optional: wall clock seconds (tests pin it); NULL = time(NULL). */
 	int64_t (*now)(void *ctx);
+	/* Optional auth-failure tracking (issue 8), around the password check of LOGIN and
+	 * AUTHENTICATE. auth_gate is called before it (it may wait on the caller's thread):
+	 * false = the client is locked out, the attempt fails as a wrong password would (NO
+	 * [AUTHENTICATIONFAILED], counted towards max_auth_failures) without being checked.
+	 * auth_result is called after a check that gave a verdict (not after a temporary
+	 * failure). NULL = no tracking. */
+	bool (*auth_gate)(void *ctx, const char *user);
+	void (*auth_result)(void *ctx, const char *user, bool ok);
 };
 
 struct imap_session;

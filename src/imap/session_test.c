@@ -351,6 +351,56 @@ test_login_failures(void)
 	imap_session_free(&s);
 }
 
+/* Auth-failure tracking hooks (issue 8): gate before the password check, result after it. */
+static int gate_calls, result_calls, result_ok;
+static bool gate_open;
+
+static bool
+t_auth_gate(void *ctx, const char *user)
+{
+	gate_calls++;
+	return gate_open;
+}
+
+static void
+t_auth_result(void *ctx, const char *user, bool ok)
+{
+	result_calls++;
+	result_ok += ok;
+}
+
+static void
+test_auth_gate_hooks(void)
+{
+	struct imap_hooks hooks = {
+	    .log = t_log, .now = t_now, .auth_gate = t_auth_gate, .auth_result = t_auth_result};
+	struct imap_conn_info info = {.client_ip = "192.0.2.7", .listener = "test"};
+	struct imap_session *s =
+	    imap_session_new(&lim, &hooks, &info, new_stub(), true, false, "t1");
+	(void)take(s);
+	gate_calls = result_calls = result_ok = 0;
+	gate_open = true;
+	const char *r = talk(s, "a LOGIN user@test.example wrong\r\n");
+	CHECK(has(r, "a NO [AUTHENTICATIONFAILED]"));
+	CHECK_INT(gate_calls, 1);
+	CHECK_INT(result_calls, 1);
+	CHECK_INT(result_ok, 0);
+	/* locked out: the right password fails as a wrong one would, and is not checked */
+	gate_open = false;
+	r = talk(s, "b LOGIN user@test.example secret\r\n");
+	CHECK(has(r, "b NO [AUTHENTICATIONFAILED] Authentication failed"));
+	CHECK_INT(gate_calls, 2);
+	CHECK_INT(result_calls, 1);
+	CHECK(imap_session_user(s) == NULL);
+	gate_open = true;
+	r = talk(s, "c AUTHENTICATE PLAIN AHVzZXJAdGVzdC5leGFtcGxlAHNlY3JldA==\r\n");
+	CHECK(has(r, "c OK"));
+	CHECK_INT(gate_calls, 3);
+	CHECK_INT(result_calls, 2);
+	CHECK_INT(result_ok, 1);
+	imap_session_free(&s);
+}
+
 static void
 test_authenticate(void)
 {
@@ -1013,6 +1063,7 @@ main(void)
 	RUN(test_greeting_and_capabilities);
 	RUN(test_login_failures);
 	RUN(test_authenticate);
+	RUN(test_auth_gate_hooks);
 	RUN(test_states_and_errors);
 	RUN(test_select_examine);
 	RUN(test_fetch_store);

@@ -111,6 +111,11 @@ hook_submit(void *ctx, const struct http_submit *s, int64_t *queue_id_r, struct 
 	    .api = s->api,
 	    .err_r = &serr,
 	};
+	const struct server_limit_taken *lt = s->limit_taken;
+	if (lt) {
+		o.limit_incs = lt->incs;
+		o.n_limit_incs = lt->n_incs;
+	}
 	struct smtp_hook_reply reply = {0};
 	int rc = server_submit(h->store, &o, &env, s->msg, s->len, queue_id_r, &reply);
 	if (rc < 0) {
@@ -161,6 +166,97 @@ hook_domain_dns(void *ctx, const char *domain, struct http_dns_record **v_r, siz
 {
 	struct server_http *h = ctx;
 	return server_domain_dns(h->store, domain, http_hostname(), v_r, n_r, err);
+}
+
+/* ---- rate limits (issue 8) ---- */
+
+static void
+hook_verdict(const struct server_limit_verdict *sv, struct http_limit_verdict *v)
+{
+	v->rule = sv->rule;
+	(void)snprintf(v->who, sizeof v->who, "%s", sv->who);
+	v->limit = sv->limit;
+	v->retry_after_s = sv->retry_after_s;
+	(void)snprintf(v->text, sizeof v->text, "%s", sv->text);
+}
+
+/* The handle is a heap struct server_limit_taken, freed by limit_refund or limit_done. */
+static int
+hook_limit_send(void *ctx, const char *domain, size_t n, void **taken_r,
+                struct http_limit_verdict *v)
+{
+	struct server_http *h = ctx;
+	struct server_limit_taken *t = xcalloc(1, sizeof *t);
+	struct server_limit_verdict sv = {0};
+	if (!server_limit_take_send(h->store, NULL, domain, n, t, &sv)) {
+		free(t);
+		hook_verdict(&sv, v);
+		return 1;
+	}
+	*taken_r = t;
+	return 0;
+}
+
+static void
+hook_limit_refund(void *ctx, void *taken)
+{
+	(void)ctx;
+	struct server_limit_taken *t = taken;
+	server_limit_refund(t);
+	free(t);
+}
+
+static void
+hook_limit_done(void *ctx, void *taken)
+{
+	(void)ctx;
+	free(taken);
+}
+
+static bool
+hook_limit_request(void *ctx, int64_t key_id, struct http_limit_verdict *v)
+{
+	(void)ctx;
+	struct server_limit_verdict sv = {0};
+	if (server_limit_apikey(key_id, &sv))
+		return true;
+	hook_verdict(&sv, v);
+	return false;
+}
+
+static int64_t
+hook_auth_gate(void *ctx, const char *ip)
+{
+	(void)ctx;
+	return server_auth_gate(ip, "apikey");
+}
+
+static void
+hook_auth_result(void *ctx, const char *ip, bool ok)
+{
+	(void)ctx;
+	server_auth_result(ip, "apikey", ok);
+}
+
+static int
+hook_limit_usage(void *ctx, bool domain, const char *name,
+                 struct http_limit_usage out[HTTP_LIMIT_RULES], struct err *err)
+{
+	struct server_http *h = ctx;
+	struct server_limit_usage u[SERVER_LIMIT_RULES];
+	memset(u, 0, sizeof u);
+	if (server_limit_usage(h->store, domain ? SERVER_LIMIT_DOMAIN : SERVER_LIMIT_ACCOUNT, name,
+	                       u, err) < 0)
+		return -1;
+	for (size_t i = 0; i < HTTP_LIMIT_RULES; i++)
+		out[i] = i < SERVER_LIMIT_RULES
+		             ? (struct http_limit_usage){.rule = u[i].rule,
+		                                         .limit = u[i].limit,
+		                                         .used = u[i].used,
+		                                         .resets_in_s = u[i].resets_in_s,
+		                                         .overridden = u[i].overridden}
+		             : (struct http_limit_usage){0};
+	return 0;
 }
 
 /* ---- requests ---- */
@@ -320,7 +416,14 @@ server_http_start(const struct server_http_opts *o, struct err *err)
 	                               .dkim_generate = hook_dkim_generate,
 	                               .dkim_rotate = hook_dkim_rotate,
 	                               .domain_dns = hook_domain_dns,
-	                               .events_added = hook_events_added};
+	                               .events_added = hook_events_added,
+	                               .limit_send = hook_limit_send,
+	                               .limit_refund = hook_limit_refund,
+	                               .limit_done = hook_limit_done,
+	                               .limit_request = hook_limit_request,
+	                               .auth_gate = hook_auth_gate,
+	                               .auth_result = hook_auth_result,
+	                               .limit_usage = hook_limit_usage};
 	struct http_limits lim = {.body_max = o->body_max ? o->body_max : HTTP_BODY_MAX_DEFAULT,
 	                          .send_max = o->send_max ? o->send_max : HTTP_SEND_MAX_DEFAULT,
 	                          .subaddress_sep = o->subaddress_sep,

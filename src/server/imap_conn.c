@@ -192,6 +192,22 @@ imap_conn_hook_log(void *ctx, const char *line)
 	log_info("%s", line);
 }
 
+/* Auth-failure tracking (issue 8, hooks.c server_auth_wait): the growing delay before the
+ * check, and a locked-out IP gets NO [AUTHENTICATIONFAILED] with no password check. */
+static bool
+imap_conn_hook_auth_gate(void *ctx, const char *user)
+{
+	struct imap_conn_drv *d = ctx;
+	return server_auth_wait("imap", d->id, d->c->peer_ip, user);
+}
+
+static void
+imap_conn_hook_auth_result(void *ctx, const char *user, bool ok)
+{
+	struct imap_conn_drv *d = ctx;
+	server_auth_done(d->c->peer_ip, user, ok);
+}
+
 /* ---- idle memory ---- */
 
 /* Returns the pages of this thread's stack below the current frame (minus a margin) to the
@@ -408,6 +424,8 @@ server_imap_conn(struct conn *c, void *arg)
 	    .flush = imap_conn_hook_flush,
 	    .log = imap_conn_hook_log,
 	    .now = NULL,
+	    .auth_gate = imap_conn_hook_auth_gate,
+	    .auth_result = imap_conn_hook_auth_result,
 	};
 	struct imap_conn_info info = {.client_ip = c->peer_ip, .listener = l->name};
 

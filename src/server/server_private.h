@@ -62,10 +62,20 @@ void server_imap_conn(struct conn *c, void *arg);
  * store. ctx is a struct server_smtp_ctx living as long as the session. */
 struct server_smtp_ctx {
 	struct store *store;
-	char subaddress_sep; /* '\0': off */
-	const char *id;      /* connection id, for logs */
+	char subaddress_sep;   /* '\0': off */
+	const char *id;        /* connection id, for logs */
+	const char *client_ip; /* rate limits and auth-failure tracking (issue 8) */
+	bool submission;       /* submission/submissions listener: outbound limits, else inbound */
 };
 void server_smtp_hooks(struct server_smtp_ctx *ctx, struct smtp_hooks *hooks_r);
+/* Before a password check (SMTP AUTH, IMAP LOGIN/AUTHENTICATE; hooks.c): asks
+ * server_auth_gate(ip, user) and waits the delay it gives (at most 10 s) on this thread. false:
+ * the IP is locked out; treat the attempt as failed without checking the password (and without
+ * calling server_auth_result). component/id are for the log line. */
+bool server_auth_wait(const char *component, const char *id, const char *ip, const char *user);
+/* After the check: server_auth_result(ip, user, ok). Both lower-case user (ASCII) first, as
+ * addresses are case-insensitive. */
+void server_auth_done(const char *ip, const char *user, bool ok);
 
 /* Makes the outbound scheduler look for due work now (after a message was queued); no-op when
  * the queue is not running (CLI, tests). Thread-safe. */

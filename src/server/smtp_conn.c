@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "server/server.h"
 #include "server_private.h"
 #include "smtp/server.h"
 #include "util/buf.h"
@@ -17,6 +18,8 @@
 
 /* Large enough for a 64 KiB BDAT burst per read; the session buffers no more than it must. */
 #define SMTP_CONN_READ_BUF 16384
+/* The 421 to a rate-limited client is written without waiting on a slow reader. */
+#define SMTP_CONN_BUSY_WRITE_MS 1000
 
 struct smtp_conn_drv {
 	struct conn *c;
@@ -100,6 +103,30 @@ smtp_conn_session(struct smtp_conn_drv *d)
 	return "quit";
 }
 
+/* Connections per minute per client IP on the MX listener (limits.ip.connections_per_minute,
+ * issue 8): over it, the client gets "421 4.7.0 <hostname> <which limit, retry in N s>" instead
+ * of the greeting, like the busy reply of the connection pool (max_connections_per_ip). Returns
+ * the disconnect reason, or NULL to go on. */
+static const char *
+smtp_conn_rate_limited(struct conn *c, const struct server_listener *l, const char *id)
+{
+	struct server_limit_verdict v = {0};
+	if (server_limit_ip(c->peer_ip, "connections_per_minute", &v))
+		return NULL;
+	log_info("smtp %s reject client=%s listener=%s reason=connections_per_minute retry=%lld",
+	         id, c->peer, l->name, (long long)v.retry_after_s);
+	char line[512];
+	int n = snprintf(line, sizeof line, "421 4.7.0 %s %s\r\n",
+	                 l->hostname ? l->hostname : "localhost",
+	                 v.text[0] ? v.text : "Too many connections, try again later");
+	if (n < 0 || (size_t)n >= sizeof line)
+		n = snprintf(line, sizeof line,
+		             "421 4.7.0 Too many connections, try again later\r\n");
+	if (n > 0)
+		(void)conn_write(c, line, (size_t)n, conn_deadline(SMTP_CONN_BUSY_WRITE_MS));
+	return "rate-limited";
+}
+
 void
 server_smtp_conn(struct conn *c, void *arg)
 {
@@ -116,6 +143,8 @@ server_smtp_conn(struct conn *c, void *arg)
 	    .store = l->store,
 	    .subaddress_sep = strcmp(sep, "none") == 0 ? '\0' : sep[0],
 	    .id = id,
+	    .client_ip = c->peer_ip,
+	    .submission = l->role == LISTENER_SUBMISSION || l->role == LISTENER_SUBMISSIONS,
 	};
 	struct smtp_limits lim = {
 	    .hostname = l->hostname,
@@ -133,7 +162,9 @@ server_smtp_conn(struct conn *c, void *arg)
 	    .client_ip = c->peer_ip, .client_name = NULL, .listener = l->name};
 
 	const char *reason = NULL;
-	if (l->implicit_tls)
+	if (l->role == LISTENER_MX)
+		reason = smtp_conn_rate_limited(c, l, id);
+	if (reason == NULL && l->implicit_tls)
 		reason = server_tls_begin("smtp", id, c, l->tls, NULL, false, d.timeout_ms);
 	if (reason == NULL) {
 		d.s = smtp_server_new(smtp_conn_role(l->role), &lim, &hooks, &info, l->implicit_tls,

@@ -522,6 +522,8 @@ server_submit(struct store *st, const struct server_submit_opts *o, const struct
 	    .api = api,
 	    .received_detail = recv_detail,
 	    .received_id = recv_detail ? recv_id : NULL,
+	    .limit_incs = o->limit_incs,
+	    .n_limit_incs = o->n_limit_incs,
 	};
 	int64_t qid = 0;
 	struct err err = {0};

@@ -30,6 +30,11 @@ struct server_submit_opts {
 	int64_t now;           /* internal date and DKIM t=; 0 = time(NULL) */
 	const struct store_api_send *api; /* REST API send record (store_delivery.api) or NULL */
 	struct err *err_r;                /* when not NULL: the store error of a failed delivery */
+	/* Rate limits (issue 8): the daily usage counters the sender's limit take made
+	 * (server_limit_take_send's struct server_limit_taken), added by store_deliver in the same
+	 * transaction as the message. NULL/0: none. */
+	const struct store_limit_inc *limit_incs;
+	size_t n_limit_incs;
 };
 
 /* Delivers msg for env (env->rcpts classified: SMTP_RCPT_LOCAL / SMTP_RCPT_REMOTE;

@@ -114,6 +114,10 @@ run_helo(struct smtp_server *s, struct smtp_call *c)
 
 /* ---- MAIL (RFC 5321 §4.1.1.2) ---- */
 
+/* A rate-limit hook refused without a usable reply. */
+static const struct smtp_cmd_error limit_fallback = {451, "4.7.1",
+                                                     "Rate limit reached, try again later"};
+
 static bool
 is_submission(const struct smtp_server *s)
 {
@@ -159,6 +163,17 @@ run_mail(struct smtp_server *s, struct smtp_call *c)
 		smtp_tx_reset(s);
 		smtp_out(s, 553, "5.7.1", "Sender address not owned by the authenticated user");
 		return;
+	}
+	if (s->hooks.mail_check != NULL) {
+		struct smtp_hook_reply hr = {0};
+		if (s->hooks.mail_check(s->hooks.ctx, s->auth_user, s->tx.mail_from, &hr) != 0) {
+			char e1[300];
+			smtp_log(s, "mail-limited", "from=<%s> code=%d",
+			         log_escape(s->tx.mail_from, e1, sizeof e1), hr.code);
+			smtp_tx_reset(s);
+			smtp_hook_reply(s, &hr, &limit_fallback);
+			return;
+		}
 	}
 	s->tx.size_hint = m->has_size ? m->size : 0;
 	s->tx.smtputf8 = m->smtputf8;
@@ -241,6 +256,16 @@ run_rcpt(struct smtp_server *s, struct smtp_call *c)
 		smtp_log(s, "relay-denied", "to=<%s>", log_escape(addr, esc, sizeof esc));
 		smtp_out(s, 550, "5.7.1", "Relay access denied");
 		return;
+	}
+	if (s->hooks.rcpt_check != NULL) {
+		hr = (struct smtp_hook_reply){0};
+		if (s->hooks.rcpt_check(s->hooks.ctx, s->auth_user, addr, tx->n_rcpts + 1, &hr) !=
+		    0) {
+			smtp_log(s, "rcpt-limited", "to=<%s> code=%d",
+			         log_escape(addr, esc, sizeof esc), hr.code);
+			smtp_hook_reply(s, &hr, &limit_fallback);
+			return;
+		}
 	}
 	if (tx->n_rcpts == tx->cap_rcpts) {
 		size_t cap = tx->cap_rcpts ? 2 * tx->cap_rcpts : 8;

@@ -112,6 +112,19 @@ struct smtp_hooks {
 	 * (the session then replies 250 2.0.0), or -1 with reply_r filled (typically 451 4.3.0). */
 	int (*deliver)(void *ctx, const struct smtp_envelope *env, const unsigned char *msg,
 	               size_t len, struct smtp_hook_reply *reply_r);
+	/* Optional rate limits (issue 8); NULL = no limit. Nonzero = refuse with *reply_r
+	 * (typically 451 4.7.1 naming the limit and when it frees; a code outside 400..599 becomes
+	 * 451 4.7.1 "Rate limit reached, try again later"); 0 = go on.
+	 * mail_check: at MAIL, after the command and the sender check passed (the transaction is
+	 * dropped on refusal). account is the authenticated user, NULL on MX; from is the
+	 * reverse-path without <> ("" for the null sender). */
+	int (*mail_check)(void *ctx, const char *account, const char *from,
+	                  struct smtp_hook_reply *reply_r);
+	/* rcpt_check: at RCPT, for a recipient the rcpt hook accepted (never for refused ones or a
+	 * relay denied on MX); n = recipients accepted so far including this one. A refused
+	 * recipient is not added to the transaction. */
+	int (*rcpt_check)(void *ctx, const char *account, const char *rcpt, size_t n,
+	                  struct smtp_hook_reply *reply_r);
 	/* Optional: a session-level log line at info ("smtp <id> <event> k=v"). NULL = silent. */
 	void (*log)(void *ctx, const char *line);
 	/* Optional: wall-clock seconds since the epoch for the Received date (tests and fuzzing

@@ -1,7 +1,8 @@
 /* Unit tests for the SMTP server session through stub hooks: whole sessions (EHLO/MAIL/RCPT/
  * DATA/QUIT), pipelining, byte-at-a-time equivalence, BDAT, AUTH PLAIN/LOGIN with cancel and
  * failures, STARTTLS discarding pipelined plaintext, MX relay denial, sender authorisation,
- * SMTPUTF8, DSN parameters, smuggling, and the limits (recipients, size, errors, messages). */
+ * SMTPUTF8, DSN parameters, smuggling, the limits (recipients, size, errors, messages) and the
+ * rate-limit hooks (refusals at MAIL and RCPT). */
 #include <string.h>
 
 #include "smtp/server.h"
@@ -23,6 +24,14 @@ struct stub {
 	char rcpt0[300], notify0[64], orcpt0[300], ret[8], envid[128];
 	bool smtputf8, eightbit, requiretls;
 	struct buf log;
+	/* rate-limit hooks (session_limited): MAIL allowed mail_left more times; at most
+	 * rcpt_max recipients per message; bad_code: refuse with a (wrong) 250 reply */
+	int mail_left;
+	size_t rcpt_max;
+	bool bad_code;
+	int mail_checks, rcpt_checks;
+	size_t last_n;
+	char check_account[300], check_from[300], check_rcpt[300];
 };
 
 static bool
@@ -107,6 +116,41 @@ stub_deliver(void *ctx, const struct smtp_envelope *env, const unsigned char *ms
 	return 0;
 }
 
+static int
+stub_mail_check(void *ctx, const char *account, const char *from, struct smtp_hook_reply *r)
+{
+	struct stub *st = ctx;
+	st->mail_checks++;
+	copy(st->check_account, sizeof st->check_account, account);
+	copy(st->check_from, sizeof st->check_from, from);
+	if (st->bad_code) {
+		set_reply(r, 250, "2.0.0", "hook bug: not a refusal");
+		return 1;
+	}
+	if (st->mail_left <= 0) {
+		set_reply(r, 451, "4.7.1", "limit of 1 messages per minute reached, retry in 6 s");
+		return 1;
+	}
+	st->mail_left--;
+	return 0;
+}
+
+static int
+stub_rcpt_check(void *ctx, const char *account, const char *rcpt, size_t n,
+                struct smtp_hook_reply *r)
+{
+	struct stub *st = ctx;
+	st->rcpt_checks++;
+	st->last_n = n;
+	copy(st->check_account, sizeof st->check_account, account);
+	copy(st->check_rcpt, sizeof st->check_rcpt, rcpt);
+	if (n > st->rcpt_max) {
+		set_reply(r, 451, "4.7.1", "limit of 2 recipients per message reached");
+		return 1;
+	}
+	return 0;
+}
+
 static void
 stub_log(void *ctx, const char *line)
 {
@@ -132,7 +176,8 @@ static const struct smtp_limits limits = {
 };
 
 static struct smtp_server *
-session(struct stub *st, enum smtp_role role, bool tls, const struct smtp_limits *lim)
+session_hooks(struct stub *st, enum smtp_role role, bool tls, const struct smtp_limits *lim,
+              bool limited)
 {
 	memset(st, 0, sizeof *st);
 	buf_init(&st->log, 0);
@@ -142,12 +187,27 @@ session(struct stub *st, enum smtp_role role, bool tls, const struct smtp_limits
 	    .auth = stub_auth,
 	    .sender_ok = stub_sender_ok,
 	    .deliver = stub_deliver,
+	    .mail_check = limited ? stub_mail_check : NULL,
+	    .rcpt_check = limited ? stub_rcpt_check : NULL,
 	    .log = stub_log,
 	    .now = stub_now,
 	};
 	struct smtp_conn_info info = {
 	    .client_ip = "192.0.2.1", .client_name = NULL, .listener = "test"};
 	return smtp_server_new(role, lim ? lim : &limits, &hooks, &info, tls, "c0ffee");
+}
+
+static struct smtp_server *
+session(struct stub *st, enum smtp_role role, bool tls, const struct smtp_limits *lim)
+{
+	return session_hooks(st, role, tls, lim, false);
+}
+
+/* With the rate-limit hooks; the budgets are set by the caller after this. */
+static struct smtp_server *
+session_limited(struct stub *st, enum smtp_role role, bool tls)
+{
+	return session_hooks(st, role, tls, NULL, true);
 }
 
 static void
@@ -743,6 +803,84 @@ test_utf8_dsn(void)
 }
 
 static void
+test_rate_limit_hooks(void)
+{
+	struct stub st;
+	struct smtp_server *s = session_limited(&st, SMTP_ROLE_SUBMISSIONS, true);
+	st.mail_left = 1;
+	st.rcpt_max = 2;
+	(void)greeting(s);
+	(void)io(s, "EHLO c.example\r\n" AUTH_PLAIN_OK);
+	/* the sender check comes first: a refused sender costs no limit check */
+	CHECK_STR(io(s, "MAIL FROM:<boss@evil.example>\r\n"),
+	          "553 5.7.1 Sender address not owned by the authenticated user\r\n");
+	CHECK_INT(st.mail_checks, 0);
+	CHECK_STR(io(s, "MAIL FROM:<user@local.example>\r\n"), "250 2.1.0 Ok\r\n");
+	CHECK_INT(st.mail_checks, 1);
+	CHECK_STR(st.check_account, "user@local.example");
+	CHECK_STR(st.check_from, "user@local.example");
+	/* refused recipients (hook, relay) are not limit-checked; accepted ones count 1, 2, ... */
+	CHECK_STR(io(s, "RCPT TO:<a@remote.example>\r\n"), "250 2.1.5 Ok\r\n");
+	CHECK_INT(st.last_n, 1);
+	CHECK_STR(st.check_rcpt, "a@remote.example");
+	CHECK_STR(io(s, "RCPT TO:<unknown@local.example>\r\n"), "550 5.1.1 No such user here\r\n");
+	CHECK_INT(st.rcpt_checks, 1);
+	CHECK_STR(io(s, "RCPT TO:<b@local.example>\r\n"), "250 2.1.5 Ok\r\n");
+	CHECK_INT(st.last_n, 2);
+	/* over the limit: 451 with the hook's text, the recipient is not added */
+	CHECK_STR(io(s, "RCPT TO:<c@remote.example>\r\nRCPT TO:<d@local.example>\r\n"),
+	          "451 4.7.1 limit of 2 recipients per message reached\r\n"
+	          "451 4.7.1 limit of 2 recipients per message reached\r\n");
+	CHECK_INT(st.last_n, 3); /* refused ones were not counted */
+	CHECK(strstr(buf_cstr(&st.log), "rcpt-limited to=<c@remote.example> code=451") != NULL);
+	CHECK_STR(io(s, "DATA\r\nFrom: user@local.example\r\n\r\nx\r\n.\r\n"),
+	          "354 End data with <CR><LF>.<CR><LF>\r\n250 2.0.0 Ok: queued as c0ffee-1\r\n");
+	CHECK_INT(st.delivered, 1);
+	CHECK_INT(st.n_rcpts, 2);
+	/* MAIL over the limit: 451, no transaction (pipelined RCPT and DATA get 503) */
+	CHECK_STR(io(s, "MAIL FROM:<user@local.example>\r\nRCPT TO:<a@remote.example>\r\n"
+	                "DATA\r\n"),
+	          "451 4.7.1 limit of 1 messages per minute reached, retry in 6 s\r\n"
+	          "503 5.5.1 Need MAIL command\r\n503 5.5.1 Need MAIL command\r\n");
+	CHECK_INT(st.mail_checks, 2);
+	CHECK_INT(st.rcpt_checks, 4); /* a, b, c, d: none for the refused MAIL */
+	CHECK(strstr(buf_cstr(&st.log), "mail-limited from=<user@local.example> code=451") != NULL);
+	/* a limit refusal is not a protocol error: the session goes on */
+	CHECK(!smtp_server_done(s));
+	st.mail_left = 1;
+	CHECK_STR(io(s, "MAIL FROM:<user@local.example>\r\n"), "250 2.1.0 Ok\r\n");
+	end(&st, &s);
+
+	/* MX: no account; a hook reply that is not a refusal becomes the generic 451 4.7.1 */
+	s = session_limited(&st, SMTP_ROLE_MX, false);
+	st.mail_left = 5;
+	st.rcpt_max = 1;
+	(void)greeting(s);
+	(void)io(s, "EHLO c.example\r\n");
+	CHECK_STR(io(s, "MAIL FROM:<>\r\nRCPT TO:<a@local.example>\r\n"
+	                "RCPT TO:<x@remote.example>\r\nRCPT TO:<b@local.example>\r\n"),
+	          "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n550 5.7.1 Relay access denied\r\n"
+	          "451 4.7.1 limit of 2 recipients per message reached\r\n");
+	CHECK_STR(st.check_account, "(null)");
+	CHECK_STR(st.check_from, "");
+	CHECK_INT(st.rcpt_checks, 2);
+	st.bad_code = true;
+	CHECK_STR(io(s, "RSET\r\nMAIL FROM:<a@r.example>\r\n"),
+	          "250 2.0.0 Ok\r\n451 4.7.1 Rate limit reached, try again later\r\n");
+	end(&st, &s);
+
+	/* without the hooks nothing changes (NULL = no limit) */
+	s = session(&st, SMTP_ROLE_MX, false, NULL);
+	(void)greeting(s);
+	CHECK_STR(io(s, "EHLO c.example\r\nMAIL FROM:<>\r\nRCPT TO:<a@local.example>\r\n") +
+	              strlen("250-mx.example\r\n250-PIPELINING\r\n250-SIZE 10000\r\n"
+	                     "250-8BITMIME\r\n250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n"
+	                     "250-CHUNKING\r\n250-DSN\r\n250 STARTTLS\r\n"),
+	          "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n");
+	end(&st, &s);
+}
+
+static void
 test_misc(void)
 {
 	struct stub st;
@@ -805,6 +943,7 @@ main(void)
 	RUN(test_limits);
 	RUN(test_smuggling);
 	RUN(test_utf8_dsn);
+	RUN(test_rate_limit_hooks);
 	RUN(test_misc);
 	return test_done("smtp_server");
 }

@@ -196,11 +196,12 @@ store_tx_event_queue_result(struct store_tx *tx, int64_t now, const struct store
 	if (r->outcome == STORE_QUEUE_BOUNCED || r->outcome == STORE_QUEUE_EXPIRED) {
 		/* synchronous: the remote's reply at delivery (a DSN that comes back later is
 		 * "source": "dsn", server/bounce.c) */
-		json_object_set_new(d, "source", json_string(r->outcome == STORE_QUEUE_EXPIRED
-		                                                 ? "expired"
-		                                                 : "smtp"));
-		json_object_set_new(d, "hard", json_boolean(r->outcome == STORE_QUEUE_BOUNCED &&
-		                                             store_bounce_is_hard(r)));
+		json_object_set_new(
+		    d, "source",
+		    json_string(r->outcome == STORE_QUEUE_EXPIRED ? "expired" : "smtp"));
+		json_object_set_new(
+		    d, "hard",
+		    json_boolean(r->outcome == STORE_QUEUE_BOUNCED && store_bounce_is_hard(r)));
 	}
 	event_detail_str(d, "reply", r->error);
 	/* the relay as "host[ip]:port tls=<version>" (queue/deliver.c): split */

@@ -1,6 +1,7 @@
 """Shared fixtures for the integration tests: they start the real binary (ASan build by default,
 LIGHTR_BIN overrides) on loopback ports in a temporary directory."""
 import os
+import re
 import pwd
 import shutil
 import signal
@@ -68,6 +69,18 @@ def write_config(directory, extra="", ports=None, name="lightr.yaml"):
     ]
     for role, port in ports.items():
         lines.append(f'  - {{role: {role}, address: "127.0.0.1:{port}"}}')
+    # The rate limits of issue 8 would get in the way of tests that send many messages from one
+    # account or client; the tests of the limits themselves set their own "limits:" section.
+    if not re.search(r"^limits:", extra, re.M):
+        extra += ("limits:\n"
+                  "  account: {messages_per_minute: 0, messages_per_hour: 0,"
+                  " messages_per_day: 0, recipients_per_day: 0}\n"
+                  "  domain: {messages_per_minute: 0, messages_per_hour: 0,"
+                  " messages_per_day: 0, recipients_per_day: 0}\n"
+                  "  ip: {connections_per_minute: 0, messages_per_minute: 0,"
+                  " recipients_per_minute: 0}\n"
+                  "  auth: {delay_after: 1000, lockout_after: 10000}\n"
+                  "  api: {requests_per_second: 0}\n")
     path = os.path.join(directory, name)
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n" + extra)
