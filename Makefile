@@ -9,11 +9,12 @@
 
 CC      ?= cc
 PKGS    := openssl sqlite3 libsodium yaml-0.1 libmicrohttpd gmime-3.0 zlib libunbound jansson \
-           libcurl libxml-2.0
+           libcurl libxml-2.0 libpsl
 DEB_PKGS := gcc make pkg-config clang libclang-rt-14-dev clang-format openssl sqlite3 \
             libssl-dev libsqlite3-dev libsodium-dev libyaml-dev libmicrohttpd-dev \
             libgmime-3.0-dev zlib1g-dev isync libunbound-dev libevent-dev python3-dkim \
-            python3-dnslib libjansson-dev curl libcurl4-openssl-dev libxml2-dev \
+            python3-dnslib libjansson-dev curl libcurl4-openssl-dev libxml2-dev libpsl-dev \
+            python3-spf \
             python3-aiosmtpd \
             python3 python3-pytest python3-argon2 procps swaks
 FUZZ_SECONDS ?= 3

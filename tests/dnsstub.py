@@ -23,7 +23,7 @@ ZONE FORMAT (JSON file, or the same structure as a Python dict):
 
   Names are case-insensitive, with or without the trailing dot. TXT entries are either one string
   (split into 255-byte character-strings when longer) or a list of character-strings. MX entries
-  are [preference, exchange] ("." for a null MX). A CNAME is followed inside the zone for other
+  are [preference, exchange] ("." for a null MX). PTR entries are target names. A CNAME is followed inside the zone for other
   query types. Answers: a name in "records" without the asked type -> NOERROR with no data (plus
   a SOA); a name not in "records" -> NXDOMAIN, unless some record name ends with ".<name>"
   (an empty non-terminal -> NOERROR, no data). The file is re-read on every query, so a test may
@@ -52,7 +52,7 @@ import signal
 import sys
 import threading
 
-from dnslib import AAAA, CNAME, MX, QTYPE, RCODE, RR, SOA, TXT, A, DNSLabel
+from dnslib import AAAA, CNAME, MX, PTR, QTYPE, RCODE, RR, SOA, TXT, A, DNSLabel
 from dnslib.dns import DNSError
 from dnslib.server import BaseResolver, DNSServer
 
@@ -109,6 +109,8 @@ class StubResolver(BaseResolver):
                 else:
                     parts = [p.encode() if isinstance(p, str) else bytes(p) for p in v]
                 out.append(RR(name, QTYPE.TXT, rdata=TXT(parts), ttl=ttl))
+        elif rtype == "PTR":
+            out = [RR(name, QTYPE.PTR, rdata=PTR(v), ttl=ttl) for v in value]
         elif rtype == "CNAME":
             out = [RR(name, QTYPE.CNAME, rdata=CNAME(value), ttl=ttl)]
         return out

@@ -10,7 +10,7 @@ declare -A allowed=(
 	[config]="util" [net]="util" [dns]="util" [mail]="util" [auth]="util" [store]="util"
 	[smtp]="util mail auth"
 	[imap]="util mail auth store"
-	[dkim]="util mail dns" [policy]="util mail dns"
+	[dkim]="util mail dns" [policy]="util mail dns dkim"
 	[limit]="util mail store" [tmpl]="util mail store"
 	[events]="util mail store net"
 	[queue]="util mail store dns net smtp dkim events"

@@ -126,6 +126,12 @@ struct config {
 		char *base_url; /* "https://mail.example.com": links and pixels; NULL = off */
 	} tracking;
 	struct {
+		bool authenticate;  /* SPF, DKIM, DMARC on MX mail (issue 9) */
+		char *dmarc_reject; /* "reject", "quarantine", "none": a DMARC failure under
+		                       p=reject */
+		char *spf_fail;     /* the same for an SPF "fail" */
+	} inbound;
+	struct {
 		uint64_t retention;         /* seconds events are kept */
 		uint64_t received_body_max; /* bytes of text/HTML body in message.received */
 	} events;

@@ -22,6 +22,7 @@
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
 static const char *const subaddress_seps[] = {"+", "-", "_", "none", NULL};
 static const char *const relay_tls_modes[] = {"none", "starttls", "tls", NULL};
+static const char *const policy_actions[] = {"reject", "quarantine", "none", NULL};
 
 /* ---- checks of the delivery.* and dns.* strings (lists are comma-separated strings) ---- */
 
@@ -342,6 +343,13 @@ const struct param config_params[] = {
 	    "1m,2m,5m,10m,30m,1h,2h,4h,8h,8h", 0, 0, false, 0, NULL, check_retry_schedule},
 	{"tracking.base_url", PARAM_STRING, OFF(tracking.base_url), NULL, 0, 0, false,
 	    PARAM_NULLABLE, NULL, check_base_url},
+	/* Issue 9: inbound authentication on the MX listener and what failures lead to. */
+	{"inbound.authenticate", PARAM_BOOL, OFF(inbound.authenticate), "true", 0, 0, true, 0, NULL,
+	    NULL},
+	{"inbound.dmarc_reject", PARAM_ENUM, OFF(inbound.dmarc_reject), "reject", 0, 0, true, 0,
+	    policy_actions, NULL},
+	{"inbound.spf_fail", PARAM_ENUM, OFF(inbound.spf_fail), "none", 0, 0, true, 0,
+	    policy_actions, NULL},
 	{"events.retention", PARAM_DURATION, OFF(events.retention), "30d", 3600, 3650 * 86400,
 	    true, 0, NULL, NULL},
 	{"events.received_body_max", PARAM_SIZE, OFF(events.received_body_max), "64KiB", 0,

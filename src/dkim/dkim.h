@@ -6,6 +6,7 @@
 #ifndef LIGHTR_DKIM_H
 #define LIGHTR_DKIM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -82,5 +83,54 @@ int dkim_canon_body_simple(const unsigned char *body, size_t len, struct buf *ou
  * or without its trailing CRLF). Appends "name:value\r\n" to out. Returns 0, or -1 when the
  * field has no colon or on overflow. */
 int dkim_canon_header_relaxed(const unsigned char *field, size_t len, struct buf *out);
+
+/* ---- verification (RFC 6376 §6, RFC 8463; verify.c, tags.c, keyrec.c; issue 9) ----
+ * Every DKIM-Signature field of a message (the first DKIM_VERIFY_MAX) is checked on its own:
+ * tag list (v a b bh c d h i l q s t x; unknown tags ignored; duplicate tags, a missing
+ * required tag, v != 1, i= not in d= or a subdomain of it, h= without From, x < t → permerror),
+ * the key record at <s>._domainkey.<d> (TXT strings concatenated; tags v k h p s t; p= empty =
+ * revoked; k= must match a=; h= must allow sha256; t=s: i= domain must equal d=; service
+ * type s= must include "email" or "*"), expiry x= against now, body hash over the canonicalised
+ * body (simple or relaxed; l= limits it and the result says the rest was not covered), then
+ * the signature over the canonicalised header fields named in h= (bottom-up for repeated
+ * names, nonexistent ones as empty) plus the DKIM-Signature field with b= emptied.
+ * rsa-sha256 and ed25519-sha256; rsa-sha1 → fail ("rsa-sha1 is not accepted"); RSA keys below
+ * 1024 bits → fail. DNS errors → temperror; no key → permerror. */
+#define DKIM_VERIFY_MAX 16 /* signatures checked per message */
+
+enum dkim_result {
+	DKIM_RESULT_NONE, /* no signature */
+	DKIM_RESULT_PASS,
+	DKIM_RESULT_FAIL,      /* signature or body hash does not verify, or unacceptable */
+	DKIM_RESULT_NEUTRAL,   /* e.g. policy says don't trust (not used for now) */
+	DKIM_RESULT_TEMPERROR, /* key lookup failed temporarily */
+	DKIM_RESULT_PERMERROR, /* malformed signature or key record, no key */
+};
+const char *dkim_result_name(enum dkim_result r); /* "pass", "fail", ... (RFC 8601) */
+
+/* How the verifier gets key records: TXT strings of name, concatenated per record (like
+ * dns/resolver.h dns_txt). Return 0 with the records (*v_r heap array of n heap strings), 1
+ * when the name has no TXT records or does not exist, -1 on a temporary failure. The records
+ * (strings and array) belong to the verifier afterwards, which free()s them. */
+typedef int dkim_txt_fn(void *ctx, const char *name, char ***v_r, size_t *n_r);
+
+struct dkim_sig_result {
+	enum dkim_result result;
+	char domain[256];   /* d= ("" when unparsable) */
+	char selector[64];  /* s= */
+	char identity[256]; /* i= or "@" + d= */
+	char algo[32];      /* a= */
+	char reason[128];   /* why not pass, or "" */
+	bool body_partial;  /* l= was shorter than the body: the rest is not covered */
+	char b_prefix[9];   /* first 8 characters of b= (RFC 6008 header.b) */
+};
+struct dkim_verify_result {
+	struct dkim_sig_result sigs[DKIM_VERIFY_MAX];
+	size_t n;
+};
+/* Verifies msg (CRLF or LF line ends) at time now (unix seconds). Never fails: problems are
+ * results. */
+void dkim_verify(const unsigned char *msg, size_t len, int64_t now, dkim_txt_fn *txt, void *ctx,
+                 struct dkim_verify_result *out);
 
 #endif

@@ -3,6 +3,7 @@
  * that copy, the body hash is computed once and every signer builds its own field over the
  * original header (never over another signature). */
 #include "dkim.h"
+#include "dkim_private.h"
 
 #include <stdbool.h>
 #include <string.h>
@@ -16,10 +17,9 @@
 #include "util/base64.h"
 #include "util/xalloc.h"
 
-#define DKIM_NAME_MAX   253  /* d= and s= length bound (RFC 1035 §2.3.4) */
-#define DKIM_FOLD_WIDTH 76   /* fold the field before this column */
-#define DKIM_B64_CHUNK  72   /* b= is split into chunks of this many characters */
-#define DKIM_MAX_FIELDS 1000 /* header fields looked at; more are ignored */
+#define DKIM_NAME_MAX   253 /* d= and s= length bound (RFC 1035 §2.3.4) */
+#define DKIM_FOLD_WIDTH 76  /* fold the field before this column */
+#define DKIM_B64_CHUNK  72  /* b= is split into chunks of this many characters */
 
 struct dkim_signer {
 	char *domain, *selector;
@@ -131,28 +131,15 @@ dkim_signer_free(struct dkim_signer **sp)
 	x_free(sp);
 }
 
-/* One header field in the normalised copy: [start, start + len) includes its final CRLF. */
-struct field {
-	size_t start, len;
-	size_t name_len; /* name without trailing WSP; 0 when the field has no colon */
-};
-
-struct parsed {
-	struct buf norm; /* the message with every line end as CRLF */
-	struct field *fields;
-	size_t n_fields;
-	size_t body; /* offset of the body in norm */
-};
-
-static void
-parsed_deinit(struct parsed *p)
+void
+dkim_msg_deinit(struct dkim_msg *p)
 {
 	buf_deinit(&p->norm);
 	free(p->fields);
 }
 
-static int
-parse_message(const unsigned char *msg, size_t len, struct parsed *p, struct err *err)
+int
+dkim_msg_parse(const unsigned char *msg, size_t len, struct dkim_msg *p, struct err *err)
 {
 	memset(p, 0, sizeof *p);
 	buf_init(&p->norm, 0);
@@ -190,7 +177,7 @@ parse_message(const unsigned char *msg, size_t len, struct parsed *p, struct err
 				cap = cap ? cap * 2 : 32;
 				p->fields = xrealloc(p->fields, cap * sizeof *p->fields);
 			}
-			struct field *f = &p->fields[p->n_fields++];
+			struct dkim_field *f = &p->fields[p->n_fields++];
 			f->start = pos;
 			f->len = next - pos;
 			f->name_len = 0;
@@ -210,15 +197,21 @@ parse_message(const unsigned char *msg, size_t len, struct parsed *p, struct err
 	return 0;
 }
 
-static bool
-field_is(const struct parsed *p, const struct field *f, const char *name)
+bool
+dkim_msg_field_is(const struct dkim_msg *p, const struct dkim_field *f, struct slice name)
 {
-	size_t n = strlen(name);
-	return f->name_len == n && strncasecmp((const char *)p->norm.data + f->start, name, n) == 0;
+	return f->name_len == name.len &&
+	       strncasecmp((const char *)p->norm.data + f->start, name.p, name.len) == 0;
 }
 
 static bool
-used_from(const struct parsed *p, const bool *used)
+field_is(const struct dkim_msg *p, const struct dkim_field *f, const char *name)
+{
+	return dkim_msg_field_is(p, f, slice_from(name));
+}
+
+static bool
+used_from(const struct dkim_msg *p, const bool *used)
 {
 	for (size_t i = 0; i < p->n_fields; i++)
 		if (used[i] && field_is(p, &p->fields[i], "From"))
@@ -247,7 +240,7 @@ fold_append(struct buf *out, size_t *col, const char *s, bool space_before)
 }
 
 static int
-sign_one(const struct dkim_signer *s, const struct parsed *p, const char *bh, int64_t now,
+sign_one(const struct dkim_signer *s, const struct dkim_msg *p, const char *bh, int64_t now,
          struct buf *out, struct err *err)
 {
 	struct buf field, data, sig;
@@ -296,7 +289,7 @@ sign_one(const struct dkim_signer *s, const struct parsed *p, const char *bh, in
 				goto overflow;
 			first = false;
 			for (size_t i = p->n_fields; i-- > 0;) {
-				const struct field *f = &p->fields[i];
+				const struct dkim_field *f = &p->fields[i];
 				if (used[i] || !field_is(p, f, sign_fields[k].name))
 					continue;
 				used[i] = true;
@@ -387,11 +380,11 @@ dkim_sign(struct dkim_signer *const *signers, size_t n, const unsigned char *msg
 {
 	if (n == 0)
 		return 0;
-	struct parsed p;
+	struct dkim_msg p;
 	struct buf body;
 	buf_init(&body, 0);
 	int ret = -1;
-	if (parse_message(msg, len, &p, err) < 0)
+	if (dkim_msg_parse(msg, len, &p, err) < 0)
 		goto out;
 	if (dkim_canon_body_relaxed((const unsigned char *)buf_cstr(&p.norm) + p.body,
 	                            p.norm.len - p.body, &body) < 0) {
@@ -413,6 +406,6 @@ dkim_sign(struct dkim_signer *const *signers, size_t n, const unsigned char *msg
 	ret = 0;
 out:
 	buf_deinit(&body);
-	parsed_deinit(&p);
+	dkim_msg_deinit(&p);
 	return ret;
 }

@@ -197,7 +197,8 @@ zone_write(const char *json)
 }
 
 static const char zone_main[] =
-    "{\"ttl\": 0, \"servfail\": [\"broken.example\"], \"records\": {\n"
+    "{\"ttl\": 0, \"servfail\": [\"broken.example\", \"9.0.18.198.in-addr.arpa\"], "
+    "\"records\": {\n"
     " \"multi.example\": {\"MX\": [[20, \"mx2.example\"], [10, \"mx1.example\"],"
     "   [10, \"mx1b.example\"], [30, \"mx3.example\"]]},\n"
     " \"implicit.example\": {\"A\": [\"127.0.0.2\"]},\n"
@@ -211,7 +212,11 @@ static const char zone_main[] =
     " \"alias.example\": {\"CNAME\": \"mx1.example\"},\n"
     " \"spf.example\": {\"TXT\": [\"v=spf1 -all\", [\"v=DMARC1; \", \"p=none\"]]},\n"
     " \"change.example\": {\"A\": [\"127.0.0.10\"]},\n"
-    " \"host.test\": {\"A\": [\"127.0.0.20\"]}\n"
+    " \"host.test\": {\"A\": [\"127.0.0.20\"]},\n"
+    " \"7.0.18.198.in-addr.arpa\": {\"PTR\": [\"Mail.Example.\", \"alt.example\"]},\n"
+    " \"1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.f.f.f.3.ip6.arpa\":"
+    " {\"PTR\": [\"v6.example\"]},\n"
+    " \"8.0.18.198.in-addr.arpa\": {\"TXT\": [\"no ptr\"]}\n"
     "}}\n";
 
 static int
@@ -430,6 +435,70 @@ test_txt(void)
 	dns_txt_result_free(&t);
 }
 
+static void
+test_ptr_name(void)
+{
+	char out[80];
+	CHECK_INT(dns_ptr_name("192.0.2.1", out, sizeof out), 0);
+	CHECK_STR(out, "1.2.0.192.in-addr.arpa");
+	CHECK_INT(dns_ptr_name("2001:db8::abc:1", out, sizeof out), 0);
+	CHECK_STR(out, "1.0.0.0.c.b.a.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa");
+	CHECK_INT(strlen(out), 72);
+	CHECK_INT(dns_ptr_name("::ffff:192.0.2.1", out, sizeof out), 0);
+	CHECK_STR(out, "1.0.2.0.0.0.0.c.f.f.f.f.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa");
+	CHECK_INT(dns_ptr_name("2001:db8::1", out, 73), 0);
+	CHECK_INT(dns_ptr_name("2001:db8::1", out, 72), -1);
+	CHECK_INT(dns_ptr_name("255.255.255.255", out, 30), 0);
+	CHECK_STR(out, "255.255.255.255.in-addr.arpa");
+	CHECK_INT(dns_ptr_name("255.255.255.255", out, 28), -1);
+	CHECK_INT(dns_ptr_name("192.0.2", out, sizeof out), -1);
+	CHECK_INT(dns_ptr_name("[192.0.2.1]", out, sizeof out), -1);
+	CHECK_INT(dns_ptr_name("mail.example", out, sizeof out), -1);
+	CHECK_INT(dns_ptr_name("", out, sizeof out), -1);
+	CHECK_INT(dns_ptr_name(NULL, out, sizeof out), -1);
+}
+
+static void
+test_ptr(void)
+{
+	/* reverse names of 198.18.0.0/15 (RFC 2544) and 3fff::/20 (RFC 9637): outside
+	 * libunbound's built-in local zones (127., ::1, RFC 1918, documentation nets); nothing is
+	 * contacted at these addresses, the stub on loopback answers */
+	struct dns_txt_result t;
+	struct err err = {0};
+	CHECK_INT(dns_ptr(res_, "198.18.0.7", &t, &err), 0);
+	CHECK_INT(t.n, 2);
+	if (t.n == 2) {
+		int seen = 0;
+		for (size_t i = 0; i < 2; i++)
+			seen |= (strcmp(t.txt[i], "mail.example") == 0 && t.len[i] == 12 ? 1 : 0) |
+			        (strcmp(t.txt[i], "alt.example") == 0 ? 2 : 0);
+		CHECK_INT(seen, 3);
+	}
+	dns_txt_result_free(&t);
+	CHECK_INT(dns_ptr(res_, "3fff::1", &t, &err), 0);
+	CHECK_INT(t.n, 1);
+	if (t.n == 1)
+		CHECK_STR(t.txt[0], "v6.example");
+	dns_txt_result_free(&t);
+	/* the name exists without PTR: no data */
+	CHECK_INT(dns_ptr(res_, "198.18.0.8", &t, &err), 0);
+	CHECK_INT(t.n, 0);
+	CHECK(!t.nxdomain);
+	dns_txt_result_free(&t);
+	CHECK_INT(dns_ptr(res_, "198.18.0.99", &t, &err), 0);
+	CHECK_INT(t.n, 0);
+	CHECK(t.nxdomain);
+	dns_txt_result_free(&t);
+	CHECK_INT(dns_ptr(res_, "198.18.0.9", &t, &err), -1);
+	CHECK_INT(err.code, DNS_ETEMP);
+	dns_txt_result_free(&t);
+	err.code = 0;
+	CHECK_INT(dns_ptr(res_, "not-an-ip", &t, &err), -1);
+	CHECK_INT(err.code, DNS_EPERM);
+	CHECK_INT(t.n, 0);
+}
+
 /* Limits and a changed zone (TTL 0: nothing cached). */
 static void
 test_limits_and_reload(void)
@@ -514,6 +583,7 @@ main(void)
 	RUN(test_mx_is_null);
 	RUN(test_ip_literal);
 	RUN(test_resolver_bad_forwarder);
+	RUN(test_ptr_name);
 	if (stub_start() != 0) {
 		fprintf(stderr, "not ok: cannot start tests/dnsstub.py (run from the repo root)\n");
 		test_failed_++;
@@ -526,6 +596,7 @@ main(void)
 	RUN(test_mx_errors);
 	RUN(test_addrs);
 	RUN(test_txt);
+	RUN(test_ptr);
 	RUN(test_limits_and_reload);
 	RUN(test_threads);
 	stub_stop();

@@ -19,7 +19,7 @@
 #include "util/xalloc.h"
 
 /* RR types and classes (RFC 1035 §3.2.2, RFC 3596 §2.1). */
-enum { DNS_T_A = 1, DNS_T_MX = 15, DNS_T_TXT = 16, DNS_T_AAAA = 28, DNS_C_IN = 1 };
+enum { DNS_T_A = 1, DNS_T_PTR = 12, DNS_T_MX = 15, DNS_T_TXT = 16, DNS_T_AAAA = 28, DNS_C_IN = 1 };
 /* RCODEs (RFC 1035 §4.1.1). */
 enum { DNS_RCODE_NOERROR = 0, DNS_RCODE_SERVFAIL = 2, DNS_RCODE_NXDOMAIN = 3 };
 
@@ -454,6 +454,68 @@ dns_txt(struct dns_resolver *r, const char *name, struct dns_txt_result *res, st
 		s[o] = '\0';
 		res->txt[res->n] = s;
 		res->len[res->n] = o;
+		res->n++;
+	}
+	ub_resolve_free(u);
+	return 0;
+}
+
+int
+dns_ptr_name(const char *ip, char *out, size_t n)
+{
+	unsigned char b[16];
+	size_t o = 0;
+	int w;
+	if (ip == NULL || n == 0)
+		return -1;
+	if (inet_pton(AF_INET, ip, b) == 1) {
+		w = snprintf(out, n, "%u.%u.%u.%u.in-addr.arpa", b[3], b[2], b[1], b[0]);
+		return w < 0 || (size_t)w >= n ? -1 : 0;
+	}
+	if (inet_pton(AF_INET6, ip, b) != 1)
+		return -1;
+	static const char hex[] = "0123456789abcdef";
+	if (n < 16 * 4 + sizeof "ip6.arpa")
+		return -1;
+	for (int i = 15; i >= 0; i--) {
+		out[o++] = hex[b[i] & 0xf];
+		out[o++] = '.';
+		out[o++] = hex[b[i] >> 4];
+		out[o++] = '.';
+	}
+	memcpy(out + o, "ip6.arpa", sizeof "ip6.arpa");
+	return 0;
+}
+
+int
+dns_ptr(struct dns_resolver *r, const char *ip, struct dns_txt_result *res, struct err *err)
+{
+	char name[80];
+	memset(res, 0, sizeof *res);
+	if (dns_ptr_name(ip, name, sizeof name) != 0)
+		return err_set(err, DNS_EPERM, "dns: PTR: not an IP address");
+	struct ub_result *u;
+	if (dns_query(r, name, DNS_T_PTR, "PTR", &u, err) != 0)
+		return -1;
+	res->nxdomain = u->nxdomain || u->rcode == DNS_RCODE_NXDOMAIN;
+	size_t nrec = 0;
+	for (size_t i = 0; u->havedata && u->data[i] != NULL; i++)
+		nrec++;
+	if (nrec > DNS_PTR_MAX)
+		nrec = DNS_PTR_MAX;
+	if (nrec > 0) {
+		res->txt = xcalloc(nrec, sizeof *res->txt);
+		res->len = xcalloc(nrec, sizeof *res->len);
+	}
+	for (size_t i = 0; i < nrec; i++) {
+		char host[DNS_NAME_MAX + 1];
+		if (u->len[i] <= 0 ||
+		    dns_wire_name((const unsigned char *)u->data[i], (size_t)u->len[i], host,
+		                  sizeof host) < 0 ||
+		    host[0] == '\0')
+			continue; /* unusable target name */
+		res->txt[res->n] = xstrdup(host);
+		res->len[res->n] = strlen(host);
 		res->n++;
 	}
 	ub_resolve_free(u);

@@ -10,10 +10,10 @@
  * at most DNS_NAME_MAX characters; names in results are lower-case and have no trailing dot.
  *
  * Thread safety: a struct dns_resolver is configured in dns_resolver_new and then only read;
- * dns_mx, dns_addrs and dns_txt may be called from any number of threads at once on the same
- * resolver. libunbound documents its functions as thread-safe; each synchronous ub_resolve runs
- * its own worker, and all of them share the one context's cache. dns_resolver_free must not race
- * with lookups. */
+ * dns_mx, dns_addrs, dns_txt and dns_ptr may be called from any number of threads at once on the
+ * same resolver. libunbound documents its functions as thread-safe; each synchronous ub_resolve
+ * runs its own worker, and all of them share the one context's cache. dns_resolver_free must not
+ * race with lookups. */
 #ifndef LIGHTR_DNS_RESOLVER_H
 #define LIGHTR_DNS_RESOLVER_H
 
@@ -110,6 +110,20 @@ int dns_addrs(struct dns_resolver *r, const char *host, bool want_v6, struct dns
  * DNS_ETEMP on SERVFAIL/timeout, -1 with DNS_EPERM on an invalid name. */
 int dns_txt(struct dns_resolver *r, const char *name, struct dns_txt_result *res, struct err *err);
 void dns_txt_result_free(struct dns_txt_result *res);
+
+/* PTR lookup for an IPv4 or IPv6 address given as text ("192.0.2.1", "2001:db8::1"; no
+ * brackets), for SPF's ptr mechanism and %{p} macro: res is reset first and then holds the PTR
+ * target names (lower-case, no trailing dot; txt[i] with len[i]) as heap strings, at most
+ * DNS_PTR_MAX; free them with dns_txt_result_free. Targets that are not valid names are skipped.
+ * Like dns_txt, returns 0 also when there is no PTR record or the reverse name does not exist
+ * (n == 0; res->nxdomain tells which); -1 with DNS_ETEMP on SERVFAIL/timeout, -1 with DNS_EPERM
+ * when ip is not an address. */
+#define DNS_PTR_MAX 32 /* PTR names kept per address */
+int dns_ptr(struct dns_resolver *r, const char *ip, struct dns_txt_result *res, struct err *err);
+/* The reverse-lookup name of ip (RFC 1035 §3.5 "4.3.2.1.in-addr.arpa", RFC 3596 §2.5 nibbles
+ * under "ip6.arpa"), without a trailing dot, into out (size n; 73 bytes are enough). Returns 0,
+ * or -1 when ip is not an IPv4/IPv6 address or out is too small. */
+int dns_ptr_name(const char *ip, char *out, size_t n);
 
 /* ---- pure helpers (mx.c), exposed for tests and callers ---- */
 

@@ -155,6 +155,7 @@ server_start_queue(struct daemon *d, struct err *err)
 	free(fw_store);
 	if (d->dns == NULL)
 		return -1;
+	server_authcheck_set_resolver(d->dns); /* inbound SPF/DKIM/DMARC use it too */
 	d->client_tls = net_tls_client_ctx(err);
 	if (d->client_tls == NULL)
 		return -1;
@@ -241,6 +242,7 @@ server_stop_queue(struct daemon *d)
 		log_info("queue - stopped");
 	}
 	queue_deliver_free(&d->deliver);
+	server_authcheck_set_resolver(NULL);
 	dns_resolver_free(&d->dns);
 	net_tls_ctx_free(&d->client_tls);
 }

@@ -286,6 +286,27 @@ hook_deliver(void *vctx, const struct smtp_envelope *env, const unsigned char *m
 	}
 	if (rc < 0) {
 		hook_reply(reply_r, 451, "4.3.0", "Temporary local problem, try again later");
+	} else if (n_rest > 0 && env->auth_user == NULL) {
+		/* MX mail: SPF, DKIM and DMARC (issue 9), then delivered with the results */
+		struct server_authcheck ac;
+		server_authcheck(ctx->client_ip ? ctx->client_ip : "", env->helo, env->mail_from,
+		                 msg, len, ctx->id, &ac);
+		char *json = server_authcheck_json(&ac);
+		if (ac.action == AUTHCHECK_REJECT) {
+			hook_reply(reply_r, 550, "5.7.1", ac.reject_text);
+			rc = -1;
+		} else {
+			struct smtp_envelope e2 = *env;
+			e2.rcpts = rest;
+			e2.n_rcpts = n_rest;
+			o.authres = ac.checked ? buf_cstr(&ac.authres) : NULL;
+			o.mailbox = ac.action == AUTHCHECK_QUARANTINE ? "Junk" : NULL;
+			o.authres_json = json;
+			rc = server_submit(ctx->store, &o, &e2, (const unsigned char *)ac.msg.data,
+			                   ac.msg.len, NULL, reply_r);
+		}
+		free(json);
+		server_authcheck_deinit(&ac);
 	} else if (n_rest > 0) {
 		struct smtp_envelope e2 = *env;
 		e2.rcpts = rest;

@@ -13,6 +13,7 @@
 #include "net/conn.h"
 #include "net/pool.h"
 #include "smtp/server.h"
+#include "policy/policy.h"
 #include "store/store.h"
 #include "util/err.h"
 
@@ -88,6 +89,30 @@ int server_events_start(struct store *st, const struct config *c, struct err *er
 void server_events_stop(void);
 /* An event was added: the webhook sender looks at once. No-op when not running. */
 void server_events_wake(void);
+
+/* ---- inbound message authentication (authcheck.c, issue 9) ---- */
+enum authcheck_action { AUTHCHECK_NONE, AUTHCHECK_QUARANTINE, AUTHCHECK_REJECT };
+struct server_authcheck {
+	bool checked;       /* inbound.authenticate on and a resolver available */
+	struct buf msg;     /* the message without forged Authentication-Results of ours */
+	struct buf authres; /* "Authentication-Results: ...\r\n" (when checked) */
+	struct spf_outcome spf;
+	struct dkim_verify_result dkim;
+	struct dmarc_outcome dmarc;
+	enum authcheck_action action;
+	char reject_text[200]; /* for 550 5.7.1 */
+};
+struct dns_resolver;
+/* The resolver the checks use (the delivery one; NULL: no checks). */
+void server_authcheck_set_resolver(struct dns_resolver *r);
+/* Checks an MX message (client ip, HELO, envelope sender) per the current config. Never fails:
+ * problems are results. Free with server_authcheck_deinit. */
+void server_authcheck(const char *ip, const char *helo, const char *mail_from,
+                      const unsigned char *msg, size_t len, const char *id,
+                      struct server_authcheck *out);
+/* The results as JSON for message.received (heap), NULL when nothing was checked. */
+char *server_authcheck_json(const struct server_authcheck *a);
+void server_authcheck_deinit(struct server_authcheck *a);
 
 /* ---- reports coming back (bounce.c) ---- */
 /* Is addr a VERP bounce address "bounce+<token>@..." (token per submit.c)? Copies the token. */

@@ -406,7 +406,8 @@ submit_record(const struct smtp_envelope *env, const char *const *sup, size_t n_
  * text and HTML bodies up to events.received_body_max, and the attachments' metadata. Heap
  * JSON text, or NULL when the summary cannot be built. */
 static char *
-submit_received_detail(const unsigned char *msg, size_t len, const struct smtp_envelope *env)
+submit_received_detail(const unsigned char *msg, size_t len, const struct smtp_envelope *env,
+                       const char *authres_json)
 {
 	struct config *c = config_current();
 	size_t body_max = (size_t)c->events.received_body_max;
@@ -420,12 +421,13 @@ submit_received_detail(const unsigned char *msg, size_t len, const struct smtp_e
 		    att, json_pack("{s:s?,s:s?,s:s?,s:I}", "filename", sum.att[i].filename,
 		                   "content_type", sum.att[i].content_type, "content_id",
 		                   sum.att[i].content_id, "size", (json_int_t)sum.att[i].size));
-	json_t *o = json_pack("{s:s,s:s?,s:s?,s:s?,s:s?,s:s?,s:s?,s:s?,s:s?,s:b,s:b,s:o,s:n}",
+	json_t *ar = authres_json ? json_loads(authres_json, 0, NULL) : NULL;
+	json_t *o = json_pack("{s:s,s:s?,s:s?,s:s?,s:s?,s:s?,s:s?,s:s?,s:s?,s:b,s:b,s:o,s:o}",
 	                      "envelope_from", env->mail_from, "from", sum.from, "to", sum.to, "cc",
 	                      sum.cc, "subject", sum.subject, "date", sum.date, "message_id",
 	                      sum.message_id, "text", sum.text, "html", sum.html, "text_truncated",
 	                      sum.text_truncated, "html_truncated", sum.html_truncated,
-	                      "attachments", att, "authentication_results");
+	                      "attachments", att, "authentication_results", ar ? ar : json_null());
 	mime_summary_deinit(&sum);
 	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
@@ -457,7 +459,7 @@ server_submit(struct store *st, const struct server_submit_opts *o, const struct
 	if (submit_expand(st, o, env, &t, reply_r) < 0)
 		goto out;
 	if (!o->submission && t.n_local > 0) {
-		recv_detail = submit_received_detail(msg, len, env);
+		recv_detail = submit_received_detail(msg, len, env, o->authres_json);
 		memcpy(recv_id, "msg_", 4);
 		rand_token(recv_id + 4, 26);
 	}
@@ -478,8 +480,9 @@ server_submit(struct store *st, const struct server_submit_opts *o, const struct
 	/* RFC 5321 §4.4: Return-Path at final delivery; Delivered-To names the mailbox (loop
 	 * detection for forwarders); then the Received trace line. */
 	for (size_t i = 0; i < t.n_local; i++) {
-		char *h = xasprintf("Return-Path: <%s>\r\nDelivered-To: %s\r\n%s", env->mail_from,
-		                    t.local[i].account, received);
+		char *h = xasprintf("Return-Path: <%s>\r\nDelivered-To: %s\r\n%s%s", env->mail_from,
+		                    t.local[i].account, o->authres ? o->authres : "", received);
+		t.local[i].mailbox = o->mailbox;
 		t.local[i].header = targets_keep(&t, h);
 		t.local[i].header_len = strlen(h);
 	}

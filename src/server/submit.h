@@ -30,6 +30,12 @@ struct server_submit_opts {
 	int64_t now;           /* internal date and DKIM t=; 0 = time(NULL) */
 	const struct store_api_send *api; /* REST API send record (store_delivery.api) or NULL */
 	struct err *err_r;                /* when not NULL: the store error of a failed delivery */
+	/* Inbound authentication (issue 9): the Authentication-Results field for the local copies
+	 * (before their Received line), the mailbox ("Junk" or NULL = INBOX), and the results as
+	 * JSON for message.received. Each may be NULL. */
+	const char *authres;
+	const char *mailbox;
+	const char *authres_json;
 	/* Rate limits (issue 8): the daily usage counters the sender's limit take made
 	 * (server_limit_take_send's struct server_limit_taken), added by store_deliver in the same
 	 * transaction as the message. NULL/0: none. */

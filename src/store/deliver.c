@@ -44,11 +44,13 @@ deliver_local(struct store_tx *tx, const struct deliver_args *a, const struct st
 	if (stmt == NULL)
 		return -1;
 	sqlite3_bind_text(stmt, 1, l->account, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, l->mailbox, -1, SQLITE_STATIC); /* NULL: INBOX */
 	int rc = sqlite3_step(stmt);
 	if (rc != SQLITE_ROW) {
-		int ret = rc == SQLITE_DONE ? err_set(err, STORE_ENOTFOUND,
-		                                      "no account %s (or no INBOX)", l->account)
-		                            : store_db_fail(db, err, "deliver-inbox");
+		int ret = rc == SQLITE_DONE
+		              ? err_set(err, STORE_ENOTFOUND, "no account %s (or no mailbox %s)",
+		                        l->account, l->mailbox ? l->mailbox : "INBOX")
+		              : store_db_fail(db, err, "deliver-inbox");
 		store_stmt_release(stmt);
 		return ret;
 	}
@@ -190,7 +192,11 @@ deliver_fn(struct store_tx *tx, void *arg, struct err *err)
 			if (deliver_event_received(tx, a->now, d, acct, err) < 0)
 				return -1;
 		} else if (store_tx_event_add(tx, a->now, "message.delivered", acct, 0, api_id,
-		                              "{\"mailbox\":\"INBOX\"}", err) < 0) {
+		                              d->local[i].mailbox &&
+		                                      strcmp(d->local[i].mailbox, "Junk") == 0
+		                                  ? "{\"mailbox\":\"Junk\"}"
+		                                  : "{\"mailbox\":\"INBOX\"}",
+		                              err) < 0) {
 			return -1;
 		}
 	}

@@ -367,8 +367,9 @@ static const char body2[] = "Subject: two\r\n\r\nsecond body\r\n";
 static struct store_delivery
 delivery(const char *body, struct store_local_rcpt local[2], struct store_remote_rcpt *remote)
 {
-	local[0] = (struct store_local_rcpt){"bob@example.com", hdr_bob, strlen(hdr_bob)};
-	local[1] = (struct store_local_rcpt){"alice@example.com", hdr_alice, strlen(hdr_alice)};
+	local[0] = (struct store_local_rcpt){"bob@example.com", hdr_bob, strlen(hdr_bob), NULL};
+	local[1] =
+	    (struct store_local_rcpt){"alice@example.com", hdr_alice, strlen(hdr_alice), NULL};
 	*remote = (struct store_remote_rcpt){"ext@Remote.Example", "SUCCESS,FAILURE",
 	                                     "rfc822;team@example.com"};
 	return (struct store_delivery){
@@ -539,7 +540,7 @@ test_deliver_large(void)
 	unsigned char *body = xmalloc(len);
 	for (size_t i = 0; i < len; i++)
 		body[i] = (unsigned char)(i * 7 + (i >> 13));
-	struct store_local_rcpt l = {"bob@example.com", "X: y\r\n", 6};
+	struct store_local_rcpt l = {"bob@example.com", "X: y\r\n", 6, NULL};
 	struct store_delivery d = {.body = body, .body_len = len, .local = &l, .n_local = 1};
 	struct err err = {0};
 	CHECK_INT(store_deliver(st, &d, NULL, &err), 0);
@@ -623,7 +624,7 @@ deliver_worker(void *arg)
 	struct dworker *w = arg;
 	struct store_local_rcpt l[4];
 	for (size_t k = 0; k < w->n_accounts; k++)
-		l[k] = (struct store_local_rcpt){w->accounts[k], "X-T: 1\r\n", 8};
+		l[k] = (struct store_local_rcpt){w->accounts[k], "X-T: 1\r\n", 8, NULL};
 	for (int i = 0; i < w->n; i++) {
 		char body[128];
 		body_of(w->id, i, body, sizeof body);
@@ -715,7 +716,7 @@ kill_deliverer(void *arg)
 {
 	struct kill_worker *k = arg;
 	const char *acct = kill_accounts[k->id % 3];
-	struct store_local_rcpt l = {acct, "X-K: 1\r\n", 8};
+	struct store_local_rcpt l = {acct, "X-K: 1\r\n", 8, NULL};
 	struct store_remote_rcpt r = {"far@remote.example", NULL, NULL};
 	for (int i = 0;; i++) {
 		char body[256], sha[65];
@@ -829,7 +830,7 @@ static void *
 bench_worker(void *arg)
 {
 	struct dworker *w = arg;
-	struct store_local_rcpt l = {w->accounts[0], "Delivered-To: x\r\n", 17};
+	struct store_local_rcpt l = {w->accounts[0], "Delivered-To: x\r\n", 17, NULL};
 	unsigned char *body = xmalloc(BENCH_BODY);
 	memset(body, 'b', BENCH_BODY);
 	for (uint64_t i = 0; !atomic_load(w->stop); i++) {

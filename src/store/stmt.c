@@ -37,7 +37,7 @@ static const char *const stmt_sql[STORE_STMT_COUNT] = {
     [STMT_DELIVER_INBOX] =
         "UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1"
         " WHERE id = (SELECT mb.id FROM mailboxes mb JOIN accounts a ON mb.account_id = a.id"
-        "  WHERE a.address = ?1 AND mb.name = 'INBOX')"
+        "  WHERE a.address = ?1 AND mb.name = coalesce(?2, 'INBOX'))"
         " RETURNING id, uidnext - 1, highestmodseq",
     [STMT_DELIVER_MESSAGE] =
         "INSERT INTO messages (mailbox_id, uid, modseq, flags, internal_date, size, blob_sha256,"

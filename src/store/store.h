@@ -195,6 +195,7 @@ struct store_local_rcpt {
 	const char *header;  /* per-recipient header text prepended to the body (Return-Path,
 	                      * Delivered-To, Received), CRLF-terminated lines */
 	size_t header_len;
+	const char *mailbox; /* NULL: INBOX; else that mailbox of the account (e.g. "Junk") */
 };
 struct store_remote_rcpt {
 	const char *address;

@@ -20,6 +20,8 @@ import urllib.request
 
 import pytest
 
+from conftest import config_defaults
+
 ROLES = ("mx", "submission", "submissions", "imap", "imaps", "http")
 
 
@@ -43,7 +45,7 @@ def _write_config(directory, extra="", ports=None, hostname="mail.test.example")
         lines.append(f'  - {{role: {role}, address: "127.0.0.1:{port}"}}')
     path = os.path.join(directory, "lightr.yaml")
     with open(path, "w") as f:
-        f.write("\n".join(lines) + "\n" + extra)
+        f.write("\n".join(lines) + "\n" + config_defaults(extra))
     os.chmod(path, 0o644)
     return path, ports
 
