@@ -277,6 +277,7 @@ cmd_send(struct cli_ctx *ctx, int argc, char **argv)
 		cli_error("not sent: %d %s %s", reply.code, reply.enhanced, reply.text);
 		goto out;
 	}
+	server_limit_commit(&taken);
 	if (qid > 0)
 		printf("sent id=%s queue=%lld\n", id, (long long)qid);
 	else

@@ -108,9 +108,10 @@ struct http_hooks {
 	/* New Ed25519 + RSA-2048 keys sign; old ones stay published keep_days. */
 	int (*dkim_rotate)(void *ctx, const char *domain, unsigned keep_days, struct err *err);
 	/* ---- rate limits (issue 8); each may be NULL (no limits) ----
-	 * A send of n recipients from domain: takes 1 message and n recipients from the domain's
-	 * budgets. 0 allowed (*taken_r: a handle for submit/refund), 1 refused (*v filled). */
-	int (*limit_send)(void *ctx, const char *domain, size_t n, void **taken_r,
+	 * A send of n recipients from address from in domain: takes 1 message and n recipients
+	 * from the domain's budgets (and the account's, when from is an account). 0 allowed
+	 * (*taken_r: a handle for submit/refund), 1 refused (*v filled). */
+	int (*limit_send)(void *ctx, const char *from, const char *domain, size_t n, void **taken_r,
 	                  struct http_limit_verdict *v);
 	/* Gives back (and frees) a handle of limit_send whose send was not stored. */
 	void (*limit_refund)(void *ctx, void *taken);

@@ -58,7 +58,7 @@ fill_verdict(struct http_limit_verdict *v, const char *rule, const char *who, ui
 }
 
 static int
-fake_limit_send(void *ctx, const char *domain, size_t n, void **taken_r,
+fake_limit_send(void *ctx, const char *from, const char *domain, size_t n, void **taken_r,
                 struct http_limit_verdict *v)
 {
 	fk.n_send++;

@@ -524,7 +524,8 @@ msg_commit(struct http_ctx *c, struct msg_send *s, const char *subject, const ch
 			n_try++;
 	if (n_try > 0 && c->hooks && c->hooks->limit_send) {
 		struct http_limit_verdict v = {0};
-		if (c->hooks->limit_send(c->hooks->ctx, s->from_domain, n_try, &taken, &v) != 0) {
+		if (c->hooks->limit_send(c->hooks->ctx, s->from, s->from_domain, n_try, &taken,
+		                         &v) != 0) {
 			log_info("http %s limited from=<%s> recipients=%zu rule=%s", c->request_id,
 			         s->from, n_try, v.rule ? v.rule : "-");
 			http_error_limited(c, &v);

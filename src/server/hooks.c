@@ -316,6 +316,8 @@ hook_deliver(void *vctx, const struct smtp_envelope *env, const unsigned char *m
 	free(rest);
 	if (rc < 0)
 		server_limit_refund(&taken);
+	else
+		server_limit_commit(&taken);
 	return rc;
 }
 

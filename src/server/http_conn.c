@@ -182,13 +182,19 @@ hook_verdict(const struct server_limit_verdict *sv, struct http_limit_verdict *v
 
 /* The handle is a heap struct server_limit_taken, freed by limit_refund or limit_done. */
 static int
-hook_limit_send(void *ctx, const char *domain, size_t n, void **taken_r,
+hook_limit_send(void *ctx, const char *from, const char *domain, size_t n, void **taken_r,
                 struct http_limit_verdict *v)
 {
 	struct server_http *h = ctx;
 	struct server_limit_taken *t = xcalloc(1, sizeof *t);
 	struct server_limit_verdict sv = {0};
-	if (!server_limit_take_send(h->store, NULL, domain, n, t, &sv)) {
+	/* a From address that is an account of ours spends that account's budget too */
+	struct store_account acct;
+	struct err err = {0};
+	bool is_account = from != NULL && store_account_get(h->store, from, &acct, &err) == 0;
+	if (is_account)
+		store_account_deinit(&acct);
+	if (!server_limit_take_send(h->store, is_account ? from : NULL, domain, n, t, &sv)) {
 		free(t);
 		hook_verdict(&sv, v);
 		return 1;
@@ -210,6 +216,7 @@ static void
 hook_limit_done(void *ctx, void *taken)
 {
 	(void)ctx;
+	server_limit_commit(taken);
 	free(taken);
 }
 

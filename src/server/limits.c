@@ -123,18 +123,46 @@ gcra_rule(int r, uint64_t count, struct limit_rule *out)
 	return out;
 }
 
-/* The daily counter key, loaded from the store when this process has not seen it today. */
+/* Daily counts: the store's committed count (read every time: `lightr send` and other
+ * processes add to it too) plus this process's reservations not yet committed ("pending").
+ * A reservation becomes part of the store's count when its message commits
+ * (server_limit_commit drops it from pending then) or is given back (server_limit_refund). */
 static void
-daily_key(struct store *st, const char *base, const char *what, char *key, size_t n)
+daily_key(const char *base, const char *what, char *key, size_t n)
 {
 	(void)snprintf(key, n, "%s:%s", base, what);
-	if (limit_daily_loaded(daily, key))
-		return;
+	if (!limit_daily_loaded(daily, key))
+		limit_daily_load(daily, key, 0);
+}
+
+static uint64_t
+daily_committed(struct store *st, const char *key)
+{
 	uint64_t count = 0;
 	struct err err = {0};
 	if (store_limit_usage(st, key, limit_daily_today(daily), &count, &err) < 0)
 		log_error("limits - usage read failed key=%s: %s", key, err.msg);
-	limit_daily_load(daily, key, count);
+	return count;
+}
+
+/* Seconds until the UTC day ends (when daily counts start again). */
+static int64_t
+daily_reset_in(void)
+{
+	int64_t now = (int64_t)time(NULL);
+	return (now / 86400 + 1) * 86400 - now;
+}
+
+/* Reserves n of key under max (0 = unlimited) given the committed count c. */
+static bool
+daily_reserve(const char *key, uint64_t c, uint64_t n, uint64_t max, int64_t *reset_r)
+{
+	*reset_r = daily_reset_in();
+	if (max == 0)
+		return limit_daily_reserve(daily, key, n, 0, reset_r);
+	if (c + n > max)
+		return false;
+	return limit_daily_reserve(daily, key, n, max - c, reset_r);
 }
 
 /* One scope of a send: check (take false) or take 1 message and n recipients (count_msg
@@ -168,16 +196,18 @@ scope_send(struct store *st, enum server_limit_scope scope, const char *name, si
 			return false;
 		}
 	char kmsg[LIMIT_KEY_MAX + 16], krcpt[LIMIT_KEY_MAX + 16];
-	daily_key(st, base, "messages", kmsg, sizeof kmsg);
-	daily_key(st, base, "recipients", krcpt, sizeof krcpt);
+	daily_key(base, "messages", kmsg, sizeof kmsg);
+	daily_key(base, "recipients", krcpt, sizeof krcpt);
+	uint64_t c_msg = v[R_DAY] ? daily_committed(st, kmsg) : 0;
+	uint64_t c_rcpt = v[R_RCPT_DAY] ? daily_committed(st, krcpt) : 0;
 	int64_t reset = 0;
-	if (count_msg && v[R_DAY] > 0 && limit_daily_count(daily, kmsg) + 1 > v[R_DAY]) {
-		(void)limit_daily_reserve(daily, kmsg, 1, v[R_DAY], &reset);
+	if (count_msg && v[R_DAY] > 0 && c_msg + limit_daily_count(daily, kmsg) + 1 > v[R_DAY]) {
+		reset = daily_reset_in();
 		verdict(vd, R_DAY, scope, name, v[R_DAY], reset);
 		return false;
 	}
-	if (v[R_RCPT_DAY] > 0 && limit_daily_count(daily, krcpt) + n > v[R_RCPT_DAY]) {
-		(void)limit_daily_reserve(daily, krcpt, n, v[R_RCPT_DAY], &reset);
+	if (v[R_RCPT_DAY] > 0 && c_rcpt + limit_daily_count(daily, krcpt) + n > v[R_RCPT_DAY]) {
+		reset = daily_reset_in();
 		verdict(vd, R_RCPT_DAY, scope, name, v[R_RCPT_DAY], reset);
 		return false;
 	}
@@ -190,11 +220,11 @@ scope_send(struct store *st, enum server_limit_scope scope, const char *name, si
 			verdict(vd, r, scope, name, v[r], retry < 0 ? -1 : (retry + 999) / 1000);
 			goto undo;
 		}
-	if (!limit_daily_reserve(daily, kmsg, 1, v[R_DAY], &reset)) {
+	if (!daily_reserve(kmsg, c_msg, 1, v[R_DAY], &reset)) {
 		verdict(vd, R_DAY, scope, name, v[R_DAY], reset);
 		goto undo;
 	}
-	if (!limit_daily_reserve(daily, krcpt, n, v[R_RCPT_DAY], &reset)) {
+	if (!daily_reserve(krcpt, c_rcpt, n, v[R_RCPT_DAY], &reset)) {
 		limit_daily_release(daily, kmsg, 1);
 		verdict(vd, R_RCPT_DAY, scope, name, v[R_RCPT_DAY], reset);
 		goto undo;
@@ -269,6 +299,22 @@ server_limit_take_send(struct store *st, const char *account, const char *domain
 
 /* Gives back the per-minute/per-hour tokens (with the rules in force now) and the daily
  * reservations of one scope. */
+/* Drops the pending daily reservations of one scope (committed or given back). */
+static void
+scope_release(enum server_limit_scope scope, const char *name, size_t n)
+{
+	if (name[0] == '\0')
+		return;
+	char base[LIMIT_KEY_MAX + 4], key[LIMIT_KEY_MAX + 16];
+	(void)snprintf(base, sizeof base, "%c:%s", scope == SERVER_LIMIT_ACCOUNT ? 'a' : 'd', name);
+	(void)snprintf(key, sizeof key, "%s:messages", base);
+	limit_daily_release(daily, key, 1);
+	(void)snprintf(key, sizeof key, "%s:recipients", base);
+	limit_daily_release(daily, key, n);
+}
+
+/* Gives back the per-minute/per-hour tokens (with the rules in force now) and the daily
+ * reservations of one scope. */
 static void
 scope_refund(enum server_limit_scope scope, const char *name, size_t n)
 {
@@ -277,7 +323,7 @@ scope_refund(enum server_limit_scope scope, const char *name, size_t n)
 	struct config *c = config_current();
 	const struct config_send_limits *l =
 	    c ? (scope == SERVER_LIMIT_ACCOUNT ? &c->limits.account : &c->limits.domain) : NULL;
-	char base[LIMIT_KEY_MAX], key[LIMIT_KEY_MAX + 16];
+	char base[LIMIT_KEY_MAX + 4];
 	(void)snprintf(base, sizeof base, "%c:%s", scope == SERVER_LIMIT_ACCOUNT ? 'a' : 'd', name);
 	struct limit_rule rule;
 	if (l) {
@@ -285,10 +331,18 @@ scope_refund(enum server_limit_scope scope, const char *name, size_t n)
 		limit_refund(buckets, base, gcra_rule(R_HOUR, l->messages_per_hour, &rule), 1);
 	}
 	config_unref(&c);
-	(void)snprintf(key, sizeof key, "%s:messages", base);
-	limit_daily_release(daily, key, 1);
-	(void)snprintf(key, sizeof key, "%s:recipients", base);
-	limit_daily_release(daily, key, n);
+	scope_release(scope, name, n);
+}
+
+void
+server_limit_commit(struct server_limit_taken *t)
+{
+	if (t == NULL || !t->taken)
+		return;
+	pthread_once(&limits_once, limits_init);
+	scope_release(SERVER_LIMIT_ACCOUNT, t->account, t->n_rcpts);
+	scope_release(SERVER_LIMIT_DOMAIN, t->domain, t->n_rcpts);
+	t->taken = false;
 }
 
 void
@@ -424,9 +478,8 @@ server_limit_usage(struct store *st, enum server_limit_scope scope, const char *
 			out[r].used = v[r] > avail ? v[r] - avail : 0;
 			out[r].resets_in_s = (full_ms + 999) / 1000;
 		} else if (r <= R_RCPT_DAY) {
-			daily_key(st, base, r == R_DAY ? "messages" : "recipients", key,
-			          sizeof key);
-			out[r].used = limit_daily_count(daily, key);
+			daily_key(base, r == R_DAY ? "messages" : "recipients", key, sizeof key);
+			out[r].used = daily_committed(st, key) + limit_daily_count(daily, key);
 			out[r].resets_in_s = midnight;
 		}
 	}

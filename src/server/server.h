@@ -79,6 +79,8 @@ bool server_limit_take_send(struct store *st, const char *account, const char *d
                             struct server_limit_taken *t, struct server_limit_verdict *v);
 /* Gives back what t took (the delivery failed after the take). */
 void server_limit_refund(struct server_limit_taken *t);
+/* The delivery with t's increments committed: the daily counts are now the store's. */
+void server_limit_commit(struct server_limit_taken *t);
 /* Inbound, per client IP on the MX listener: rule "connections_per_minute",
  * "messages_per_minute" or "recipients_per_minute" (limits.ip.*); takes 1. */
 bool server_limit_ip(const char *ip, const char *rule, struct server_limit_verdict *v);
