@@ -55,6 +55,12 @@ apikey_from_row(sqlite3_stmt *stmt, struct store_apikey *k)
 	k->revoked = sqlite3_column_int64(stmt, 5);
 }
 
+static void
+apikey_row(sqlite3_stmt *stmt, void *elem)
+{
+	apikey_from_row(stmt, elem);
+}
+
 struct apikey_args {
 	const char *hash, *prefix, *name, *domain; /* domain normalised or NULL */
 	int64_t now, id;
@@ -196,16 +202,10 @@ store_apikey_list(struct store *st, const char *domain, struct store_apikey **v_
 	                     &stmt, err) < 0)
 		return -1;
 	sqlite3_bind_text(stmt, 1, domain ? norm : NULL, -1, SQLITE_STATIC);
-	struct store_apikey *v = NULL;
-	size_t n = 0, cap = 0;
-	int rc;
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		if (n == cap) {
-			cap = cap ? cap * 2 : 16;
-			v = xrealloc(v, cap * sizeof *v);
-		}
-		apikey_from_row(stmt, &v[n++]);
-	}
+	void *p;
+	size_t n;
+	int rc = store_stmt_collect(stmt, sizeof(struct store_apikey), apikey_row, &p, &n);
+	struct store_apikey *v = p;
 	sqlite3_finalize(stmt);
 	if (rc != SQLITE_DONE) {
 		store_apikey_list_free(&v, n);

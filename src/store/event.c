@@ -173,6 +173,12 @@ event_filter_value(const struct store_event_filter *f, size_t i)
 	return *(const char *const *)((const char *)f + event_conds[i].off);
 }
 
+static void
+event_list_row(sqlite3_stmt *stmt, void *elem)
+{
+	store_event_row_load(stmt, 0, elem);
+}
+
 int
 store_event_list(struct store *st, const struct store_event_filter *f, struct store_event_row **v_r,
                  size_t *n_r, struct err *err)
@@ -219,17 +225,10 @@ store_event_list(struct store *st, const struct store_event_filter *f, struct st
 	}
 	sqlite3_bind_int64(stmt, 5, f->after_id > 0 ? f->after_id : 0);
 	sqlite3_bind_int64(stmt, 6, (int64_t)limit);
-	struct store_event_row *v = NULL;
-	size_t n = 0, cap = 0;
-	int rc;
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		if (n == cap) {
-			cap = cap ? cap * 2 : 16;
-			v = xrealloc(v, cap * sizeof *v);
-		}
-		memset(&v[n], 0, sizeof v[n]);
-		store_event_row_load(stmt, 0, &v[n++]);
-	}
+	void *p;
+	size_t n;
+	int rc = store_stmt_collect(stmt, sizeof(struct store_event_row), event_list_row, &p, &n);
+	struct store_event_row *v = p;
 	sqlite3_finalize(stmt);
 	if (rc != SQLITE_DONE) {
 		store_event_rows_free(&v, n);

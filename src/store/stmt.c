@@ -6,7 +6,11 @@
  * reset and unbound after each use, so no reader keeps a stale snapshot open. */
 #include "store_private.h"
 
+#include <stdint.h>
+#include <string.h>
+
 #include "util/log.h"
+#include "util/xalloc.h"
 
 static const char *const stmt_sql[STORE_STMT_COUNT] = {
     [STMT_READ_BEGIN] = "BEGIN",
@@ -274,4 +278,29 @@ store_stmts_finalize(struct store_stmts *c)
 		sqlite3_finalize(c->v[i]);
 		c->v[i] = NULL;
 	}
+}
+
+int
+store_stmt_collect(sqlite3_stmt *stmt, size_t elem_size, store_row_fn *fn, void **v_r, size_t *n_r)
+{
+	ASSERT(elem_size > 0);
+	unsigned char *v = NULL;
+	size_t n = 0, cap = 0;
+	int rc;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (n == cap) {
+			if (cap > SIZE_MAX / 2 / elem_size) {
+				rc = SQLITE_NOMEM;
+				break;
+			}
+			cap = cap ? cap * 2 : 16;
+			v = xrealloc(v, cap * elem_size);
+		}
+		void *elem = v + n++ * elem_size;
+		memset(elem, 0, elem_size);
+		fn(stmt, elem);
+	}
+	*v_r = v;
+	*n_r = n;
+	return rc;
 }

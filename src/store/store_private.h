@@ -12,6 +12,7 @@
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "store.h"
@@ -211,6 +212,14 @@ int store_reader_begin(struct store_reader *r, struct err *err);
 void store_reader_end(struct store_reader *r);
 /* Finalizes every cached statement (before the connection closes). */
 void store_stmts_finalize(struct store_stmts *c);
+/* Loads the current row of stmt into elem (zeroed beforehand); may not fail. */
+typedef void store_row_fn(sqlite3_stmt *stmt, void *elem);
+/* Steps stmt until it stops returning rows, appending one elem_size element per row to a heap
+ * array (grown by doubling) that fn fills. Returns the last sqlite3_step code (SQLITE_DONE on
+ * success) with *v_r / *n_r set to what was collected, also on failure (the caller frees it with
+ * its list-free function). Neither resets nor finalizes stmt. */
+int store_stmt_collect(sqlite3_stmt *stmt, size_t elem_size, store_row_fn *fn, void **v_r,
+                       size_t *n_r);
 
 /* ---- migrate.c ---- */
 /* Applies every migration newer than the database's PRAGMA user_version, each in its own

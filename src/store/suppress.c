@@ -166,6 +166,12 @@ suppression_from_row(sqlite3_stmt *stmt, struct store_suppression *s)
 	s->created = sqlite3_column_int64(stmt, 5);
 }
 
+static void
+suppression_row(sqlite3_stmt *stmt, void *elem)
+{
+	suppression_from_row(stmt, elem);
+}
+
 int
 store_suppress_check(struct store *st, const char *domain, const char *address, char sep,
                      struct store_suppression *s_r, struct err *err)
@@ -213,7 +219,7 @@ store_suppress_list(struct store *st, const char *domain, struct store_suppressi
 		return -1;
 	int ret = -1;
 	struct store_suppression *v = NULL;
-	size_t n = 0, cap = 0;
+	size_t n = 0;
 	sqlite3_stmt *stmt = NULL;
 	if (domain) {
 		int64_t id;
@@ -234,15 +240,10 @@ store_suppress_list(struct store *st, const char *domain, struct store_suppressi
 		goto out;
 	if (domain)
 		sqlite3_bind_text(stmt, 1, dom, -1, SQLITE_STATIC);
-	int rc;
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		if (n == cap) {
-			cap = cap ? cap * 2 : 16;
-			v = xrealloc(v, cap * sizeof *v);
-		}
-		memset(&v[n], 0, sizeof v[n]);
-		suppression_from_row(stmt, &v[n++]);
-	}
+	void *p;
+	int rc =
+	    store_stmt_collect(stmt, sizeof(struct store_suppression), suppression_row, &p, &n);
+	v = p;
 	if (rc != SQLITE_DONE) {
 		store_db_fail(db, err, "suppress-list");
 		goto out;

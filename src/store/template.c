@@ -134,6 +134,12 @@ template_from_row(sqlite3_stmt *stmt, struct store_template *t)
 	t->updated = sqlite3_column_int64(stmt, 7);
 }
 
+static void
+template_row(sqlite3_stmt *stmt, void *elem)
+{
+	template_from_row(stmt, elem);
+}
+
 int
 store_template_get(struct store *st, const char *domain, const char *name,
                    struct store_template *t_r, struct err *err)
@@ -182,16 +188,10 @@ store_template_list(struct store *st, const char *domain, struct store_template 
 	    0)
 		return -1;
 	sqlite3_bind_text(stmt, 1, norm, -1, SQLITE_STATIC);
-	struct store_template *v = NULL;
-	size_t n = 0, cap = 0;
-	int rc;
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		if (n == cap) {
-			cap = cap ? cap * 2 : 16;
-			v = xrealloc(v, cap * sizeof *v);
-		}
-		template_from_row(stmt, &v[n++]);
-	}
+	void *p;
+	size_t n;
+	int rc = store_stmt_collect(stmt, sizeof(struct store_template), template_row, &p, &n);
+	struct store_template *v = p;
 	sqlite3_finalize(stmt);
 	if (rc != SQLITE_DONE) {
 		store_template_list_free(&v, n);

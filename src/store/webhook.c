@@ -101,6 +101,13 @@ webhook_from_row(sqlite3_stmt *stmt, struct store_webhook *w, bool secret)
 	w->created = sqlite3_column_int64(stmt, 5);
 }
 
+/* A listed webhook: without its secret. */
+static void
+webhook_list_row(sqlite3_stmt *stmt, void *elem)
+{
+	webhook_from_row(stmt, elem, false);
+}
+
 /* ---- management ---- */
 
 struct webhook_add_args {
@@ -201,16 +208,10 @@ store_webhook_list(struct store *st, const char *domain, struct store_webhook **
 		return -1;
 	if (domain != NULL)
 		sqlite3_bind_text(stmt, 1, norm, -1, SQLITE_STATIC);
-	struct store_webhook *v = NULL;
-	size_t n = 0, cap = 0;
-	int rc;
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		if (n == cap) {
-			cap = cap ? cap * 2 : 8;
-			v = xrealloc(v, cap * sizeof *v);
-		}
-		webhook_from_row(stmt, &v[n++], false);
-	}
+	void *p;
+	size_t n;
+	int rc = store_stmt_collect(stmt, sizeof(struct store_webhook), webhook_list_row, &p, &n);
+	struct store_webhook *v = p;
 	sqlite3_finalize(stmt);
 	if (rc != SQLITE_DONE) {
 		store_webhook_list_free(&v, n);
@@ -501,25 +502,26 @@ store_webhook_next_due(struct store *st, int64_t *next_r, struct err *err)
 
 /* ---- delivery history (API) ---- */
 
+static void
+webhook_try_row(sqlite3_stmt *stmt, void *elem)
+{
+	struct store_webhook_attempt *t = elem;
+	t->at = sqlite3_column_int64(stmt, 0);
+	t->status_code = sqlite3_column_int(stmt, 1);
+	t->error = store_db_strdup(stmt, 2);
+	t->duration_ms = sqlite3_column_int64(stmt, 3);
+}
+
 static int
 webhook_tries_load(sqlite3 *db, sqlite3_stmt *stmt, struct store_webhook_delivery *d,
                    struct err *err)
 {
 	sqlite3_bind_int64(stmt, 1, d->id);
 	sqlite3_bind_int(stmt, 2, WEBHOOK_ATTEMPTS_MAX);
-	size_t cap = 0;
-	int rc;
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		if (d->n_tries == cap) {
-			cap = cap ? cap * 2 : 4;
-			d->tries = xrealloc(d->tries, cap * sizeof *d->tries);
-		}
-		struct store_webhook_attempt *t = &d->tries[d->n_tries++];
-		t->at = sqlite3_column_int64(stmt, 0);
-		t->status_code = sqlite3_column_int(stmt, 1);
-		t->error = store_db_strdup(stmt, 2);
-		t->duration_ms = sqlite3_column_int64(stmt, 3);
-	}
+	void *p;
+	int rc = store_stmt_collect(stmt, sizeof(struct store_webhook_attempt), webhook_try_row, &p,
+	                            &d->n_tries);
+	d->tries = p;
 	store_stmt_release(stmt);
 	return rc == SQLITE_DONE ? 0 : store_db_fail(db, err, "webhook-attempts");
 }
