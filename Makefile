@@ -14,7 +14,7 @@ DEB_PKGS := gcc make pkg-config clang libclang-rt-14-dev clang-format openssl sq
             libssl-dev libsqlite3-dev libsodium-dev libyaml-dev libmicrohttpd-dev \
             libgmime-3.0-dev zlib1g-dev isync libunbound-dev libevent-dev python3-dkim \
             python3-dnslib libjansson-dev curl libcurl4-openssl-dev libxml2-dev libpsl-dev \
-            python3-spf \
+            python3-spf python3-cryptography python3-nacl python3-dnspython \
             python3-aiosmtpd \
             python3 python3-pytest python3-argon2 procps swaks
 FUZZ_SECONDS ?= 3
