@@ -1,4 +1,4 @@
-/* Tests for src/dns: the pure MX helpers, then the resolver against tests/dnsstub.py (spawned
+/* Tests for src/dns: the pure MX helpers, then the resolver against tests/zonedns.py (spawned
  * here with /usr/bin/python3; run from the repository root). */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -173,11 +173,11 @@ test_resolver_bad_forwarder(void)
 	dns_resolver_free(&r);
 }
 
-/* ---- against tests/dnsstub.py ---- */
+/* ---- against tests/zonedns.py ---- */
 
 static char zone_dir[256], zone_path[300];
-static pid_t stub_pid = -1;
-static int stub_port;
+static pid_t dnsd_pid = -1;
+static int dnsd_port;
 static struct dns_resolver *res_;
 
 static void
@@ -220,7 +220,7 @@ static const char zone_main[] =
     "}}\n";
 
 static int
-stub_start(void)
+dnsd_start(void)
 {
 	test_tmpdir(zone_dir, sizeof zone_dir, "dns");
 	(void)snprintf(zone_path, sizeof zone_path, "%s/zone.json", zone_dir);
@@ -233,14 +233,14 @@ stub_start(void)
 	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
 	posix_spawn_file_actions_addclose(&fa, p[0]);
 	posix_spawn_file_actions_addclose(&fa, p[1]);
-	char *argv[] = {"/usr/bin/python3", "tests/dnsstub.py", "--port", "0",
+	char *argv[] = {"/usr/bin/python3", "tests/zonedns.py", "--port", "0",
 	                "--zone",           zone_path,          NULL};
-	int rc = posix_spawn(&stub_pid, argv[0], &fa, NULL, argv, environ);
+	int rc = posix_spawn(&dnsd_pid, argv[0], &fa, NULL, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	close(p[1]);
 	if (rc != 0) {
 		close(p[0]);
-		stub_pid = -1;
+		dnsd_pid = -1;
 		return -1;
 	}
 	char line[32];
@@ -256,15 +256,15 @@ stub_start(void)
 	}
 	line[n] = '\0';
 	close(p[0]);
-	stub_port = 0;
+	dnsd_port = 0;
 	for (size_t i = 0; i < n && line[i] >= '0' && line[i] <= '9'; i++)
-		stub_port = stub_port * 10 + (line[i] - '0');
-	if (stub_port <= 0 || stub_port > 65535) {
-		fprintf(stderr, "dnsstub did not print a port (\"%s\")\n", line);
+		dnsd_port = dnsd_port * 10 + (line[i] - '0');
+	if (dnsd_port <= 0 || dnsd_port > 65535) {
+		fprintf(stderr, "zonedns did not print a port (\"%s\")\n", line);
 		return -1;
 	}
 	char fwd[64];
-	(void)snprintf(fwd, sizeof fwd, "127.0.0.1@%d", stub_port);
+	(void)snprintf(fwd, sizeof fwd, "127.0.0.1@%d", dnsd_port);
 	const char *fw[] = {fwd};
 	struct err err = {0};
 	res_ = dns_resolver_new(fw, 1, &err);
@@ -276,15 +276,15 @@ stub_start(void)
 }
 
 static void
-stub_stop(void)
+dnsd_stop(void)
 {
 	dns_resolver_free(&res_);
-	if (stub_pid > 0) {
-		(void)kill(stub_pid, SIGTERM);
+	if (dnsd_pid > 0) {
+		(void)kill(dnsd_pid, SIGTERM);
 		int st;
-		while (waitpid(stub_pid, &st, 0) < 0 && errno == EINTR)
+		while (waitpid(dnsd_pid, &st, 0) < 0 && errno == EINTR)
 			;
-		stub_pid = -1;
+		dnsd_pid = -1;
 	}
 	test_tmpdir_remove(zone_dir);
 }
@@ -463,7 +463,7 @@ test_ptr(void)
 {
 	/* reverse names of 198.18.0.0/15 (RFC 2544) and 3fff::/20 (RFC 9637): outside
 	 * libunbound's built-in local zones (127., ::1, RFC 1918, documentation nets); nothing is
-	 * contacted at these addresses, the stub on loopback answers */
+	 * contacted at these addresses, the zone server on loopback answers */
 	struct dns_txt_result t;
 	struct err err = {0};
 	CHECK_INT(dns_ptr(res_, "198.18.0.7", &t, &err), 0);
@@ -584,10 +584,10 @@ main(void)
 	RUN(test_ip_literal);
 	RUN(test_resolver_bad_forwarder);
 	RUN(test_ptr_name);
-	if (stub_start() != 0) {
-		fprintf(stderr, "not ok: cannot start tests/dnsstub.py (run from the repo root)\n");
+	if (dnsd_start() != 0) {
+		fprintf(stderr, "not ok: cannot start tests/zonedns.py (run from the repo root)\n");
 		test_failed_++;
-		stub_stop();
+		dnsd_stop();
 		return test_done("dns");
 	}
 	RUN(test_mx_multi);
@@ -599,6 +599,6 @@ main(void)
 	RUN(test_ptr);
 	RUN(test_limits_and_reload);
 	RUN(test_threads);
-	stub_stop();
+	dnsd_stop();
 	return test_done("dns");
 }

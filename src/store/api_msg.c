@@ -154,7 +154,7 @@ store_tx_event_add(struct store_tx *tx, int64_t now, const char *type, const cha
 	sqlite3_bind_int64(stmt, 4, queue_msg_id);
 	sqlite3_bind_int64(stmt, 5, api_msg_id);
 	sqlite3_bind_text(stmt, 6, detail ? detail : "{}", -1, SQLITE_STATIC);
-	return store_tx_event_insert(tx, stmt, now, "event-add", err);
+	return store_tx_event_insert(tx, stmt, now, "event-add", NULL, err);
 }
 
 /* Sets key to s when s is not NULL (json_string refuses invalid UTF-8: the bytes are then kept
@@ -228,7 +228,7 @@ store_tx_event_queue_result(struct store_tx *tx, int64_t now, const struct store
 		sqlite3_bind_int64(stmt, 2, now);
 		sqlite3_bind_text(stmt, 3, types[r->outcome], -1, SQLITE_STATIC);
 		sqlite3_bind_text(stmt, 4, detail, -1, SQLITE_STATIC);
-		ret = store_tx_event_insert(tx, stmt, now, "event-queue-result", err);
+		ret = store_tx_event_insert(tx, stmt, now, "event-queue-result", NULL, err);
 	}
 	free(detail);
 	return ret;

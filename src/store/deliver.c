@@ -130,17 +130,14 @@ static int
 deliver_event_received(struct store_tx *tx, int64_t now, const struct store_delivery *d,
                        const char *account, struct err *err)
 {
-	sqlite3_stmt *stmt = store_tx_stmt(tx, STMT_EVENT_NEW, err);
-	if (stmt == NULL)
-		return -1;
 	const char *at = strrchr(account, '@');
-	sqlite3_bind_int64(stmt, 1, now);
-	sqlite3_bind_text(stmt, 2, "message.received", -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 3, account, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 4, at ? at + 1 : "", -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 5, d->received_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 6, d->received_detail, -1, SQLITE_STATIC);
-	return store_tx_event_insert(tx, stmt, now, "event-received", err);
+	struct store_event_new e = {.type = "message.received",
+	                            .domain = at ? at + 1 : "",
+	                            .message = d->received_id,
+	                            .recipient = account,
+	                            .detail = d->received_detail,
+	                            .created = now};
+	return store_tx_event_new(tx, &e, NULL, err);
 }
 
 /* Rate limits (issue 8): the delivery's usage counters of today, in its transaction. */

@@ -46,7 +46,7 @@ store_tx_event_fanout(struct store_tx *tx, int64_t event_id, int64_t now, struct
 
 int
 store_tx_event_insert(struct store_tx *tx, sqlite3_stmt *stmt, int64_t now, const char *op,
-                      struct err *err)
+                      int64_t *id_r, struct err *err)
 {
 	sqlite3 *db = store_tx_db(tx);
 	int64_t id = 0;
@@ -59,7 +59,25 @@ store_tx_event_insert(struct store_tx *tx, sqlite3_stmt *stmt, int64_t now, cons
 	store_stmt_release(stmt);
 	if (ret == 0 && id > 0)
 		ret = store_tx_event_fanout(tx, id, now, err);
+	if (ret == 0 && id_r != NULL)
+		*id_r = id;
 	return ret;
+}
+
+int
+store_tx_event_new(struct store_tx *tx, const struct store_event_new *e, int64_t *id_r,
+                   struct err *err)
+{
+	sqlite3_stmt *stmt = store_tx_stmt(tx, STMT_EVENT_NEW, err);
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, e->created);
+	sqlite3_bind_text(stmt, 2, e->type, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 3, e->recipient ? e->recipient : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 4, e->domain, -1, SQLITE_STATIC); /* NULL binds NULL */
+	sqlite3_bind_text(stmt, 5, e->message, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 6, e->detail ? e->detail : "{}", -1, SQLITE_STATIC);
+	return store_tx_event_insert(tx, stmt, e->created, "event-new", id_r, err);
 }
 
 /* ---- store_event_add ---- */
@@ -73,27 +91,7 @@ static int
 event_add_fn(struct store_tx *tx, void *arg, struct err *err)
 {
 	struct event_add_args *a = arg;
-	const struct store_event_new *e = a->e;
-	sqlite3 *db = store_tx_db(tx);
-	sqlite3_stmt *stmt = store_tx_stmt(tx, STMT_EVENT_NEW, err);
-	if (stmt == NULL)
-		return -1;
-	sqlite3_bind_int64(stmt, 1, e->created);
-	sqlite3_bind_text(stmt, 2, e->type, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 3, e->recipient ? e->recipient : "", -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 4, e->domain, -1, SQLITE_STATIC); /* NULL binds NULL */
-	sqlite3_bind_text(stmt, 5, e->message, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 6, e->detail ? e->detail : "{}", -1, SQLITE_STATIC);
-	int rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW) {
-		a->id = sqlite3_column_int64(stmt, 0);
-		rc = sqlite3_step(stmt);
-	}
-	int ret = rc == SQLITE_DONE ? 0 : store_db_fail(db, err, "event-new");
-	store_stmt_release(stmt);
-	if (ret == 0)
-		ret = store_tx_event_fanout(tx, a->id, e->created, err);
-	return ret;
+	return store_tx_event_new(tx, a->e, &a->id, err);
 }
 
 int

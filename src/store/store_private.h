@@ -315,9 +315,14 @@ bool store_event_type_ok(const char *type);
  * is NULL or the event's). Every event insertion calls it, in the same transaction. */
 int store_tx_event_fanout(struct store_tx *tx, int64_t event_id, int64_t now, struct err *err);
 /* Steps stmt, a cached event INSERT ... RETURNING id (no row: nothing was inserted), releases
- * it and calls store_tx_event_fanout for the new event. op names it in errors. */
+ * it and calls store_tx_event_fanout for the new event. op names it in errors; *id_r (may be
+ * NULL) gets the new event's id. */
 int store_tx_event_insert(struct store_tx *tx, sqlite3_stmt *stmt, int64_t now, const char *op,
-                          struct err *err);
+                          int64_t *id_r, struct err *err);
+/* Inside tx: one event with its explicit domain and message (the api_messages row of that
+ * public id, when there is one, is linked), with its webhook fan-out. */
+int store_tx_event_new(struct store_tx *tx, const struct store_event_new *e, int64_t *id_r,
+                       struct err *err);
 /* The columns of a listed event (struct store_event_row), events e LEFT JOIN api_messages a. */
 #define STORE_EVENT_ROW_COLS                                                                       \
 	"e.id, e.created, e.type, e.recipient, e.detail, e.domain, e.message, a.tags, a.metadata"

@@ -1,6 +1,6 @@
 """Outbound delivery (issue 5) end to end: the real binary delivers queued mail to a receiving MTA
 on loopback (Python aiosmtpd) found through delivery.routes or through MX records served by
-tests/dnsstub.py (dns.forwarders). MX hosts are reached on delivery.mx_port (25 in production),
+tests/zonedns.py (dns.forwarders). MX hosts are reached on delivery.mx_port (25 in production),
 so that a test sink can listen on a free unprivileged port; a second loopback address
 (127.0.0.2), where nothing listens, plays the MX that refuses connections.
 
@@ -22,7 +22,7 @@ from conftest import Server, free_port, run, write_config
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller")
-dnsstub = pytest.importorskip("dnsstub")
+zonedns = pytest.importorskip("zonedns")
 
 
 class Sink:
@@ -208,7 +208,7 @@ def _zone(sink_port_unused=None):
 
 
 def test_first_mx_refuses_second_used(world):
-    with dnsstub.DNSStub(_zone()) as stub, Sink() as sink:
+    with zonedns.ZoneDNS(_zone()) as stub, Sink() as sink:
         w = world(delivery=f"  mx_port: {sink.port}\n", dns_port=stub.port)
         w.send("bob@mx.example", "dan@implicit.example")
         w.start()
@@ -266,7 +266,7 @@ class Refuser:
 
 @pytest.mark.parametrize("greeting", ["554 5.3.2 no service here", "421 4.3.2 busy"])
 def test_first_mx_refuses_at_greeting(world, greeting):
-    with dnsstub.DNSStub(_zone()) as stub, Sink() as sink, Refuser(sink.port, greeting) as ref:
+    with zonedns.ZoneDNS(_zone()) as stub, Sink() as sink, Refuser(sink.port, greeting) as ref:
         w = world(delivery=f"  mx_port: {sink.port}\n", dns_port=stub.port)
         w.send("bob@mx.example")
         w.start()
@@ -277,7 +277,7 @@ def test_first_mx_refuses_at_greeting(world, greeting):
 
 
 def test_null_mx_bounces(world):
-    with dnsstub.DNSStub(_zone()) as stub, Sink() as sink:
+    with zonedns.ZoneDNS(_zone()) as stub, Sink() as sink:
         w = world(delivery=f"  mx_port: {sink.port}\n", dns_port=stub.port)
         w.send("bob@nullmx.example")
         w.start()

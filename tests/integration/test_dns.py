@@ -1,4 +1,4 @@
-"""Checks of tests/dnsstub.py itself (the DNS server other integration tests point Lightr at):
+"""Checks of tests/zonedns.py itself (the DNS server other integration tests point Lightr at):
 answers over UDP and TCP, in-process and as a script, and re-reading the zone file."""
 import json
 import os
@@ -12,7 +12,7 @@ sys.path.insert(0, TESTS)
 
 from dnslib import QTYPE, RCODE, DNSRecord  # noqa: E402
 
-from dnsstub import DNSStub  # noqa: E402
+from zonedns import ZoneDNS  # noqa: E402
 
 ZONE = {
     "servfail": ["broken.example"],
@@ -39,7 +39,7 @@ def rdatas(reply, qtype):
 
 @pytest.fixture
 def stub():
-    with DNSStub(ZONE) as s:
+    with ZoneDNS(ZONE) as s:
         yield s
 
 
@@ -99,7 +99,7 @@ def test_set_zone(stub):
 def test_script_rereads_file(tmp_path):
     zone = tmp_path / "zone.json"
     zone.write_text(json.dumps(ZONE))
-    p = subprocess.Popen([sys.executable, os.path.join(TESTS, "dnsstub.py"), "--port", "0",
+    p = subprocess.Popen([sys.executable, os.path.join(TESTS, "zonedns.py"), "--port", "0",
                           "--zone", str(zone)], stdout=subprocess.PIPE, text=True)
     try:
         port = int(p.stdout.readline())

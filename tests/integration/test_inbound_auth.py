@@ -1,5 +1,5 @@
 """Inbound authentication (issue 9) end to end: the real binary's MX listener on loopback with
-inbound.authenticate on and dns.forwarders pointing at tests/dnsstub.py, messages from 127.0.0.1
+inbound.authenticate on and dns.forwarders pointing at tests/zonedns.py, messages from 127.0.0.1
 signed by python3-dkim (rsa-sha256 and ed25519-sha256) or not, SPF and DMARC records served by the
 stub; the stored copy (read over IMAP) must carry our Authentication-Results (authserv-id
 mail.test.example) and the configured action must happen (550 5.7.1, Junk or INBOX). The oracles
@@ -28,7 +28,7 @@ dns_resolver = pytest.importorskip("dns.resolver")
 pytest.importorskip("nacl.signing")
 crypto_rsa = pytest.importorskip("cryptography.hazmat.primitives.asymmetric.rsa")
 crypto_ser = pytest.importorskip("cryptography.hazmat.primitives.serialization")
-dnsstub = pytest.importorskip("dnsstub")
+zonedns = pytest.importorskip("zonedns")
 import nacl.signing  # noqa: E402
 
 # pyspf still calls dns.resolver.query()
@@ -183,7 +183,7 @@ class AuthWorld(ApiWorld):
 
 @pytest.fixture(scope="module")
 def stub():
-    with dnsstub.DNSStub(ZONE) as s:
+    with zonedns.ZoneDNS(ZONE) as s:
         yield s
 
 

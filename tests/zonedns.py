@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""dnsstub - a small authoritative-style DNS server for tests (loopback only, UDP and TCP).
+"""zonedns - a small authoritative-style DNS server for tests (loopback only, UDP and TCP).
 
 Lightr's resolver (src/dns/resolver.c, libunbound) is pointed at it as a forwarder, e.g.
 dns: {forwarders: ["127.0.0.1@PORT"]}. Name test domains under .example: libunbound answers
@@ -31,19 +31,19 @@ ZONE FORMAT (JSON file, or the same structure as a Python dict):
 
 AS A SCRIPT:
 
-    /usr/bin/python3 tests/dnsstub.py --port 0 --zone zone.json [--address 127.0.0.1]
+    /usr/bin/python3 tests/zonedns.py --port 0 --zone zone.json [--address 127.0.0.1]
 
   Binds UDP and TCP on the same port (0 = pick a free one), prints the port alone on the first
   line of stdout (flushed), then serves until SIGTERM/SIGINT.
 
 IN-PROCESS (pytest):
 
-    from dnsstub import DNSStub          # tests/ on sys.path (see tests/integration/test_dns.py)
-    stub = DNSStub({"records": {...}})   # a dict, or a path to a JSON file
-    port = stub.start()                  # background threads; returns the port
-    stub.set_zone({...})                 # replace the dict (for a dict-backed stub)
-    stub.stop()
-    # or: with DNSStub(zone) as stub: ... stub.port ...
+    from zonedns import ZoneDNS          # tests/ on sys.path (see tests/integration/test_dns.py)
+    dns = ZoneDNS({"records": {...}})   # a dict, or a path to a JSON file
+    port = dns.start()                  # background threads; returns the port
+    dns.set_zone({...})                 # replace the dict (for a dict-backed server)
+    dns.stop()
+    # or: with ZoneDNS(zone) as dns: ... dns.port ...
 """
 
 import argparse
@@ -73,7 +73,7 @@ class _Drop(DNSError):
     """Raised to send no answer (DNSHandler catches DNSError and replies nothing)."""
 
 
-class StubResolver(BaseResolver):
+class ZoneResolver(BaseResolver):
     def __init__(self, zone):
         self.lock = threading.Lock()
         self.zone = zone
@@ -152,11 +152,11 @@ class StubResolver(BaseResolver):
         return reply
 
 
-class DNSStub:
+class ZoneDNS:
     """UDP+TCP DNS server on address:port serving zone (a dict or a JSON file path)."""
 
     def __init__(self, zone, port=0, address="127.0.0.1"):
-        self.resolver = StubResolver(zone)
+        self.resolver = ZoneResolver(zone)
         self.address = address
         self.port = port
         self.servers = []
@@ -179,7 +179,7 @@ class DNSStub:
                     raise
                 continue
             return port, [udp, tcp]
-        raise OSError("dnsstub: no port free for both UDP and TCP")
+        raise OSError("zonedns: no port free for both UDP and TCP")
 
     def start(self):
         self.port, self.servers = self._bind()
@@ -210,8 +210,8 @@ def main():
     ap.add_argument("--address", default="127.0.0.1")
     ap.add_argument("--zone", required=True, help="JSON zone file, re-read on every query")
     args = ap.parse_args()
-    stub = DNSStub(args.zone, port=args.port, address=args.address)
-    port = stub.start()
+    server = ZoneDNS(args.zone, port=args.port, address=args.address)
+    port = server.start()
     sys.stdout.write(f"{port}\n")
     sys.stdout.flush()
     done = threading.Event()
@@ -219,7 +219,7 @@ def main():
     signal.signal(signal.SIGINT, lambda *a: done.set())
     while not done.wait(1):
         pass
-    stub.stop()
+    server.stop()
     return 0
 
 
